@@ -1,0 +1,1 @@
+"""tandemd: the service. Config, supervision, dispatch, workers, fusion, publishing, metrics."""

@@ -1,0 +1,118 @@
+"""Local child processes of tandemd: started, watched, restarted with backoff and a budget."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from daemon.lifeline import PARENT_ENV
+
+log = logging.getLogger("children")
+RESTART_BUDGET = 5  # restarts within RESTART_WINDOW_S before a child is left down
+RESTART_WINDOW_S = 60.0
+BACKOFF_MAX_S = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    restart: bool  # restart when it exits by itself (not for a finished file stream)
+    restart_on_success: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: deque[float] = field(default_factory=deque)
+    next_start: float | None = 0.0
+    backoff_s: float = 1.0
+    exit_code: int | None = None
+    given_up: bool = False
+
+
+class Children:
+    def __init__(self, on_restart: Callable[[str], None] = lambda name: None) -> None:
+        self.children: dict[str, Child] = {}
+        self.stopping = False
+        self.on_restart = on_restart
+
+    def add(
+        self, name: str, module_args: list[str], restart: bool, restart_on_success: bool = False
+    ) -> Child:
+        child = Child(name, [sys.executable, "-m", *module_args], restart, restart_on_success)
+        self.children[name] = child
+        return child
+
+    def tick(self, now: float) -> list[Child]:
+        """Start due children and reap exited ones; returns the children that just exited."""
+        exited: list[Child] = []
+        for child in self.children.values():
+            if child.proc is None:
+                if child.next_start is not None and now >= child.next_start and not self.stopping:
+                    self._start(child)
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            child.proc, child.exit_code = None, code
+            exited.append(child)
+            self._after_exit(child, now)
+        return exited
+
+    def alive(self) -> list[Child]:
+        return [c for c in self.children.values() if c.proc is not None and c.proc.poll() is None]
+
+    def terminate_all(self) -> None:
+        self.stopping = True
+        for child in self.alive():
+            assert child.proc is not None
+            child.proc.terminate()
+
+    def wait_all(self, timeout_s: float) -> None:
+        """Wait for every child to exit, then SIGKILL the ones still running."""
+        deadline = time.monotonic() + timeout_s
+        for child in self.alive():
+            assert child.proc is not None
+            try:
+                child.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time: killed", child.name)
+                child.proc.kill()
+                child.proc.wait()
+
+    def _start(self, child: Child) -> None:
+        env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
+        # Own process group: a Ctrl-C in the terminal reaches tandemd, which stops them in order.
+        child.proc = subprocess.Popen(child.argv, env=env, process_group=0)
+        child.next_start = None
+        log.info("started %s (pid %d)", child.name, child.proc.pid)
+
+    def _after_exit(self, child: Child, now: float) -> None:
+        code = child.exit_code
+        if self.stopping:
+            return
+        if not child.restart or (code == 0 and not child.restart_on_success):
+            log.info("%s exited with code %s", child.name, code)
+            return
+        while child.restarts and now - child.restarts[0] > RESTART_WINDOW_S:
+            child.restarts.popleft()
+        if len(child.restarts) >= RESTART_BUDGET:
+            child.given_up = True
+            log.error(
+                "%s exited with code %s; %d restarts in %.0f s: left down",
+                child.name,
+                code,
+                RESTART_BUDGET,
+                RESTART_WINDOW_S,
+            )
+            return
+        child.restarts.append(now)
+        child.next_start = now + child.backoff_s
+        log.warning(
+            "%s exited with code %s; restarting in %.1f s", child.name, code, child.backoff_s
+        )
+        child.backoff_s = min(BACKOFF_MAX_S, child.backoff_s * 2)
+        self.on_restart(child.name)

@@ -1,0 +1,94 @@
+"""`tandem`: the operator's command line.
+
+tandem watch [--stream ID] [--count N] [--json]   print published records
+tandem check-config PATH                          validate a config, exit 2 if bad
+tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from daemon.config import ConfigError, load_config
+
+DEFAULT_RESULTS = "tcp://127.0.0.1:7701"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tandem", description="tandem's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    watch = sub.add_parser("watch", help="subscribe to results and print them")
+    watch.add_argument("--stream", help="only this stream")
+    watch.add_argument("--count", type=int, help="exit 0 after this many records")
+    watch.add_argument("--json", action="store_true", help="print each record as JSON")
+    watch.add_argument(
+        "--endpoint", help=f"results endpoint (default: the config's, or {DEFAULT_RESULTS})"
+    )
+    watch.add_argument("--config", default="config.toml", help="read the endpoint from here")
+    watch.add_argument("--timeout", type=float, help="exit 1 after this many seconds of silence")
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path")
+
+    from daemon.workers.main import build_parser
+
+    sub.add_parser("worker", help="run a worker process", parents=[build_parser()], add_help=False)
+
+    args = parser.parse_args(argv)
+    if args.command == "watch":
+        return _watch(args)
+    if args.command == "check-config":
+        return _check_config(args.path)
+    from daemon.workers.main import run
+
+    return run(args)
+
+
+def _check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{path}: ok ({len(config.streams)} streams, "
+        f"{config.workers.vision.count} vision and {config.workers.audio.count} audio workers)"
+    )
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from daemon.publishing.format import digest_line
+    from daemon.publishing.subscriber import Subscriber
+
+    endpoint = args.endpoint or _endpoint_from(args.config)
+    topics = [f"fused.{args.stream}"] if args.stream else ["fused."]
+    seen = 0
+    try:
+        with Subscriber(endpoint, topics) as sub:
+            for _topic, record in sub.records(timeout_s=args.timeout):
+                if args.stream and record.get("stream") != args.stream:
+                    continue  # topic prefix "fused.cam" also matches "fused.cam2"
+                print(
+                    json.dumps(record) if args.json else digest_line(record["stream"], record),
+                    flush=True,
+                )
+                seen += 1
+                if args.count is not None and seen >= args.count:
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+    if args.timeout is not None:
+        print(f"tandem: no records from {endpoint} for {args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _endpoint_from(path: str) -> str:
+    try:
+        return load_config(path).publish.endpoint
+    except ConfigError:
+        return DEFAULT_RESULTS

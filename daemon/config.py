@@ -1,0 +1,192 @@
+"""Configuration: one pydantic model per section, validated once at load.
+
+Errors name the file, the key path and the value at fault, in one line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from daemon.workers import analyzers
+
+StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class ConfigError(Exception):
+    """An invalid config. `str(err)` is one line naming the file, the key and the problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StreamConfig(_Section):
+    id: StreamId
+    url: str = Field(min_length=1)
+    format: str | None = None  # FFmpeg input format, e.g. "lavfi"; None = probe
+    options: dict[str, str] = Field(default_factory=dict)  # passed to FFmpeg as-is
+    mode: Literal["live", "file"] = "live"
+    # realtime: emit at the source's own rate; none: as fast as the workers take it.
+    # auto: realtime for lavfi generators, none for everything else.
+    pace: Literal["auto", "realtime", "none"] = "auto"
+    video: bool = True
+    audio: bool = True
+    fps: float = Field(5.0, gt=0, le=120)
+    width: int = Field(640, ge=16, le=7680)
+    height: int = Field(360, ge=16, le=4320)
+    audio_rate: int = Field(16000, ge=8000, le=192000)
+    audio_chunk_ms: int = Field(500, ge=20, le=10000)
+    # Items of this stream held by tandemd (queued or at a worker) at most; the bound on
+    # the stream's memory inside tandemd. Live streams drop their oldest video beyond it.
+    queue: int = Field(8, ge=1, le=1024)
+    open_timeout_s: float = Field(10.0, gt=0, le=300)
+    read_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _something_to_analyse(self) -> Self:
+        if not (self.video or self.audio):
+            raise ValueError("video and audio are both false: nothing to analyse")
+        return self
+
+    @property
+    def effective_pace(self) -> Literal["realtime", "none"]:
+        if self.pace == "auto":
+            return "realtime" if self.format == "lavfi" else "none"
+        return self.pace
+
+
+class WorkerPoolConfig(_Section):
+    count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
+    capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
+    analyzers: list[str] = Field(min_length=1)
+    threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
+
+
+def _vision_default() -> WorkerPoolConfig:
+    return WorkerPoolConfig(analyzers=["motion"])
+
+
+def _audio_default() -> WorkerPoolConfig:
+    return WorkerPoolConfig(analyzers=["level"])
+
+
+class WorkersConfig(_Section):
+    vision: WorkerPoolConfig = Field(default_factory=_vision_default)
+    audio: WorkerPoolConfig = Field(default_factory=_audio_default)
+
+    @model_validator(mode="after")
+    def _known_analyzers(self) -> Self:
+        for kind, pool in (("vision", self.vision), ("audio", self.audio)):
+            try:
+                analyzers.check_names(pool.analyzers, "video" if kind == "vision" else "audio")
+            except analyzers.UnknownAnalyzerError as exc:
+                raise ValueError(f"{kind}.analyzers: {exc}") from None
+        return self
+
+
+class DispatchConfig(_Section):
+    # Where workers connect. Empty: an ipc socket in the runtime directory (local only).
+    endpoint: str = ""
+    heartbeat_interval_ms: int = Field(1000, ge=50, le=60000)
+    heartbeat_liveness: int = Field(3, ge=2, le=100)  # missed heartbeats before a peer is dead
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
+
+class FusionConfig(_Section):
+    window_s: float = Field(1.0, gt=0, le=60)
+    # A window is published at the latest this long after the stream moved past it,
+    # even if a modality is still missing (the record then says which).
+    max_delay_ms: int = Field(500, ge=0, le=60000)
+
+
+class PublishConfig(_Section):
+    endpoint: str = "tcp://127.0.0.1:7701"
+    # Messages queued per subscriber before ZeroMQ drops for that slow subscriber.
+    hwm: int = Field(10000, ge=1)
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9310, ge=0, le=65535)  # 0 picks a free port (it is logged)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # Seconds between one-line digests of each stream's latest results; 0 turns them off.
+    digest_s: float = Field(5.0, ge=0)
+
+
+class Config(_Section):
+    runtime_dir: str = ""  # ipc sockets; empty: $RUNTIME_DIRECTORY, else a private temp dir
+    streams: list[StreamConfig] = Field(default_factory=list)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="after")
+    def _unique_stream_ids(self) -> Self:
+        seen: set[str] = set()
+        for stream in self.streams:
+            if stream.id in seen:
+                raise ValueError(f"duplicate stream id {stream.id!r}")
+            seen.add(stream.id)
+        return self
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config, raising ConfigError with a one-line message."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw, source)) from exc
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
+    err = exc.errors()[0]
+    loc = [part for part in err["loc"] if part not in ("function-after",)]
+    key = _key_path(loc, raw)
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"{source}: {key}: required key is missing{more}"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: {key}: unknown key{more}"
+    if key and err["type"] not in ("value_error",):
+        return f"{source}: {key} = {err['input']!r}: {message}{more}"
+    where = f"{key}: " if key else ""
+    return f"{source}: {where}{message}{more}"
+
+
+def _key_path(loc: list[int | str], raw: Any) -> str:
+    """streams[1].fps, with a stream's id when it has one: streams[1](id='cam').fps."""
+    out = ""
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                out += f"(id={node['id']!r})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out

@@ -1,0 +1,1 @@
+"""Dispatch: tandemd's ROUTER to its workers, with credit-based flow control and heartbeats."""

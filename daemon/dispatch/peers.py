@@ -1,0 +1,38 @@
+"""What tandemd knows of each registered worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.protocol import AudioItem, VideoItem
+
+Key = tuple[str, str, int]  # (stream, modality, seq)
+
+
+@dataclass
+class Held:
+    """An item tandemd holds until a worker answers it."""
+
+    header: VideoItem | AudioItem
+    payload: Any  # zmq.Frame, sent again without copying
+    received_at: float
+
+    @property
+    def key(self) -> Key:
+        return (self.header.stream, self.header.type, self.header.seq)
+
+
+@dataclass
+class WorkerPeer:
+    identity: bytes
+    kind: str
+    name: str
+    capacity: int
+    analyzers: list[str]
+    last_heard: float
+    inflight: dict[Key, Held] = field(default_factory=dict)
+
+    @property
+    def credit(self) -> int:
+        return self.capacity - len(self.inflight)

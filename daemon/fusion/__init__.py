@@ -1,0 +1,1 @@
+"""Fusion: per stream, join vision and audio results in windows of media time."""

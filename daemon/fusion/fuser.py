@@ -1,0 +1,145 @@
+"""Window fusion of one stream's vision and audio results on its media timeline.
+
+A window [k*w, (k+1)*w) is published when every modality the stream has is covered past
+its end (every item before the end answered or given up), or `max_delay` after the stream
+moved past it, or after the stream has been idle that long; whichever comes first.
+Windows are published in order; a window that received no item at all is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.fusion.summary import error_counts, summarize
+from daemon.fusion.track import Track
+from daemon.protocol import Result
+
+MODALITIES = ("video", "audio")
+RECORD_SCHEMA = 1
+
+
+@dataclass
+class _Window:
+    index: int
+    items: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+    results: dict[str, list[Result]] = field(default_factory=lambda: {"video": [], "audio": []})
+    lost: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+    passed_at: float | None = None  # monotonic time the stream first moved past its end
+
+
+class StreamFuser:
+    def __init__(self, stream: str, modalities: set[str], window_s: float, max_delay_s: float):
+        self.stream = stream
+        self.window_s = window_s
+        self.max_delay_s = max_delay_s
+        self.tracks = {m: Track() for m in MODALITIES}
+        for m in MODALITIES:
+            self.tracks[m].present = m in modalities
+        self._windows: dict[int, _Window] = {}
+        self._next_index = 0  # windows below this are published or skipped
+        self._last_activity = time.monotonic()
+        self.late_results = 0
+
+    def set_present(self, modality: str, present: bool) -> None:
+        self.tracks[modality].present = present
+
+    def on_item(self, modality: str, seq: int, pts: float, duration: float) -> None:
+        now = time.monotonic()
+        self._last_activity = now
+        self.tracks[modality].add(seq, pts, duration)
+        index = self._index(pts)
+        if index < self._next_index:
+            return  # an item for an already published window: its result will count as late
+        window = self._windows.get(index) or self._windows.setdefault(index, _Window(index))
+        window.items[modality] += 1
+        for earlier in self._windows.values():
+            if earlier.index < index and earlier.passed_at is None:
+                earlier.passed_at = now
+
+    def on_result(self, result: Result) -> bool:
+        """Add a worker's answer; False when it is a duplicate or too late for its window."""
+        self._last_activity = time.monotonic()
+        if not self.tracks[result.modality].settle(result.seq):
+            return False
+        window = self._windows.get(self._index(result.pts))
+        if window is None:
+            self.late_results += 1
+            return False
+        window.results[result.modality].append(result)
+        return True
+
+    def on_lost(self, modality: str, seq: int, pts: float) -> None:
+        if self.tracks[modality].settle(seq):
+            window = self._windows.get(self._index(pts))
+            if window is not None:
+                window.lost[modality] += 1
+
+    def on_end(self, modality: str | None = None) -> None:
+        for m in [modality] if modality else MODALITIES:
+            self.tracks[m].ended = True
+
+    def due(self, now: float, flush: bool = False) -> list[dict[str, Any]]:
+        """Records of the windows ready now, in media order."""
+        out: list[dict[str, Any]] = []
+        idle = now - self._last_activity >= max(self.max_delay_s, self.window_s)
+        while self._windows:
+            index = min(self._windows)
+            window = self._windows[index]
+            end = (index + 1) * self.window_s
+            covered = {m: self.tracks[m].frontier() >= end for m in MODALITIES}
+            passed = window.passed_at is not None and now - window.passed_at >= self.max_delay_s
+            if not (all(covered.values()) or passed or idle or flush):
+                break
+            del self._windows[index]
+            self._next_index = index + 1
+            out.append(self._record(window, covered))
+        return out
+
+    @property
+    def complete(self) -> bool:
+        """True when the stream ended and every window was published."""
+        return (
+            not self._windows
+            and all(t.ended or not t.present for t in self.tracks.values())
+            and all(math.isinf(t.frontier()) for t in self.tracks.values())
+        )
+
+    def _index(self, pts: float) -> int:
+        return int(pts // self.window_s)
+
+    def _record(self, window: _Window, covered: dict[str, bool]) -> dict[str, Any]:
+        results = window.results["video"] + window.results["audio"]
+        walls = [r.wall for r in results]
+        published = time.time()
+        missing = [m for m in MODALITIES if self.tracks[m].present and not covered[m]]
+        record: dict[str, Any] = {
+            "schema": RECORD_SCHEMA,
+            "type": "fused",
+            "stream": self.stream,
+            "window": {
+                "start": round(window.index * self.window_s, 6),
+                "end": round((window.index + 1) * self.window_s, 6),
+                "wall_start": min(walls) if walls else None,
+                "wall_end": max(walls) if walls else None,
+            },
+            "missing": missing,
+            "partial": bool(missing),
+            "latency_s": round(published - max(walls), 6) if walls else None,
+            "published_at": published,
+        }
+        for m in MODALITIES:
+            record[m] = self._modality(window, m) if self.tracks[m].present else None
+        return record
+
+    def _modality(self, window: _Window, modality: str) -> dict[str, Any]:
+        results = sorted(window.results[modality], key=lambda r: r.seq)
+        return {
+            "items": window.items[modality],
+            "results": len(results),
+            "lost": window.lost[modality],
+            "errors": error_counts(results),
+            "analyzers": summarize(results),
+        }

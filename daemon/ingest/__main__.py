@@ -1,0 +1,5 @@
+import sys
+
+from daemon.ingest.process import main
+
+sys.exit(main())

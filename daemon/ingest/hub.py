@@ -1,0 +1,149 @@
+"""tandemd's side of the ingest link: one ROUTER that every ingest process connects to.
+
+Each stream may hold at most `bound` items in tandemd (queued or at a worker); the
+ingest process gets one credit back for every item released, so memory in tandemd is
+bounded per stream and a file stream is paced by the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+
+from daemon import protocol
+from daemon.dispatch.peers import Held
+from daemon.logs import RATE_LIMITED
+from daemon.metrics import Metrics
+
+log = logging.getLogger("ingest")
+COUNTER_METRICS = {
+    "video_frames_decoded": "frames_decoded",
+    "video_frames_sampled": "frames_sampled",
+    "audio_chunks": "audio_chunks",
+    "decode_errors": "decode_errors",
+}
+
+
+@dataclass
+class IngestLink:
+    stream: str
+    bound: int
+    identity: bytes | None = None
+    held: int = 0
+    credit_owed: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
+    ended: str | None = None
+
+
+class IngestHub:
+    def __init__(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        endpoint: str,
+        metrics: Metrics,
+        max_message_bytes: int,
+        on_hello: Callable[[str, protocol.IngestHello], None],
+        on_item: Callable[[Held], None],
+        on_end: Callable[[str, protocol.IngestEnd], None],
+    ) -> None:
+        self.metrics = metrics
+        self.links: dict[str, IngestLink] = {}
+        self.on_hello = on_hello
+        self.on_item = on_item
+        self.on_end = on_end
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self.sock.bind(endpoint)
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def add_stream(self, stream: str, bound: int) -> None:
+        self.links[stream] = IngestLink(stream, bound)
+
+    def release(self, held: Held) -> None:
+        """An item of this stream left tandemd: the stream may send one more."""
+        link = self.links.get(held.header.stream)
+        if link is not None:
+            link.held -= 1
+            link.credit_owed += 1
+
+    def flush_credits(self) -> None:
+        for link in self.links.values():
+            if link.credit_owed and link.identity is not None:
+                self._send(
+                    link.identity, protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed)
+                )
+                link.credit_owed = 0
+
+    def stop_all(self) -> None:
+        for link in self.links.values():
+            if link.identity is not None:
+                self._send(link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
+
+    def handle_incoming(self) -> None:
+        while self.sock.poll(0, zmq.POLLIN):
+            frames = self.sock.recv_multipart(copy=False)
+            identity = frames[0].bytes
+            link = self.links.get(identity.decode(errors="replace"))
+            try:
+                msg, payloads = protocol.decode(frames[1:])
+                if link is None or getattr(msg, "stream", link.stream) != link.stream:
+                    raise protocol.ProtocolError("unknown_stream", f"from {identity!r}")
+            except protocol.ProtocolError as exc:
+                self.metrics.rejected.labels("ingest", exc.reason).inc()
+                log.warning(
+                    "dropped a message from ingest peer %r: %s", identity, exc, extra=RATE_LIMITED
+                )
+                continue
+            self._on_message(link, identity, msg, payloads)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _on_message(
+        self, link: IngestLink, identity: bytes, msg: protocol.Message, payloads: list[zmq.Frame]
+    ) -> None:
+        if isinstance(msg, protocol.VideoItem | protocol.AudioItem):
+            link.held += 1
+            self.metrics.items_received.labels(link.stream, msg.type).inc()
+            self.on_item(Held(msg, payloads[0], time.monotonic()))
+        elif isinstance(msg, protocol.IngestStats):
+            self._on_stats(link, msg)
+        elif isinstance(msg, protocol.IngestHello):
+            self._on_hello(link, identity, msg)
+        elif isinstance(msg, protocol.IngestEnd):
+            link.ended = msg.reason
+            self.metrics.stream_up.labels(link.stream).set(0)
+            self.on_end(link.stream, msg)
+
+    def _on_hello(self, link: IngestLink, identity: bytes, msg: protocol.IngestHello) -> None:
+        # A new ingest process for the stream (first start or restart): counters restart.
+        link.identity = identity
+        link.counters, link.drops, link.ended = {}, {}, None
+        link.credit_owed = max(0, link.bound - link.held)
+        self.metrics.stream_up.labels(link.stream).set(1)
+        self.on_hello(link.stream, msg)
+        self.flush_credits()
+
+    def _on_stats(self, link: IngestLink, msg: protocol.IngestStats) -> None:
+        for name, metric in COUNTER_METRICS.items():
+            delta = msg.counters.get(name, 0) - link.counters.get(name, 0)
+            if delta > 0:
+                getattr(self.metrics, metric).labels(link.stream).inc(delta)
+        for key, total in msg.drops.items():
+            delta = total - link.drops.get(key, 0)
+            modality, _, reason = key.partition(":")
+            if delta > 0 and modality in ("video", "audio") and reason:
+                self.metrics.dropped.labels(link.stream, modality, reason).inc(delta)
+        link.counters, link.drops = dict(msg.counters), dict(msg.drops)
+
+    def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
+        # The peer may be gone (ROUTER_MANDATORY); heartbeat expiry cleans up after it.
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.send_multipart([identity, protocol.encode(msg)])

@@ -1,0 +1,59 @@
+"""`tandemd [CONFIG]`: run the service on a config file (default ./config.toml).
+
+Exit codes: 0 stopped cleanly, 1 could not start (a port or socket taken), 2 bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from daemon.config import ConfigError, load_config
+from daemon.logs import setup_logging
+
+EXIT_STARTUP = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tandemd", description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default="config.toml", help="TOML config file")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"tandemd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log.level, "tandemd")
+    log = logging.getLogger("tandemd")
+
+    from daemon.service import StartupError, Tandemd  # after config: bad configs fail fast
+
+    registry = CollectorRegistry()
+    try:
+        service = Tandemd(config, registry)
+        if config.metrics.enabled:
+            _serve_metrics(config.metrics.host, config.metrics.port, registry, log)
+    except StartupError as exc:
+        log.error("%s: %s", args.config, exc)
+        return EXIT_STARTUP
+    return service.run()
+
+
+def _serve_metrics(host: str, port: int, registry: CollectorRegistry, log: logging.Logger) -> None:
+    from daemon.service import StartupError
+
+    try:
+        server, _ = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise StartupError(
+            f"metrics.port = {port}: cannot listen on {host}: {exc.strerror}"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

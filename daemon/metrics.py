@@ -1,0 +1,137 @@
+"""tandemd's Prometheus metrics, on a registry passed in (tests use a fresh one).
+
+Names follow Prometheus conventions: base units, `_total` on counters. Labels are
+bounded: per stream, per worker kind, per reason; never per frame. See docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.frames_decoded = Counter(
+            "tandem_frames_decoded_total",
+            "Video frames decoded by ingest.",
+            ["stream"],
+            registry=registry,
+        )
+        self.frames_sampled = Counter(
+            "tandem_frames_sampled_total",
+            "Video frames kept at the analysis fps, scaled and converted.",
+            ["stream"],
+            registry=registry,
+        )
+        self.audio_chunks = Counter(
+            "tandem_audio_chunks_total",
+            "Audio chunks cut at the worker rate by ingest.",
+            ["stream"],
+            registry=registry,
+        )
+        self.decode_errors = Counter(
+            "tandem_decode_errors_total",
+            "Packets that failed to decode and were skipped.",
+            ["stream"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "tandem_frames_dropped_total",
+            "Items dropped before analysis, by reason.",
+            ["stream", "modality", "reason"],
+            registry=registry,
+        )
+        self.items_received = Counter(
+            "tandem_items_received_total",
+            "Items tandemd received from ingest.",
+            ["stream", "modality"],
+            registry=registry,
+        )
+        self.items_dispatched = Counter(
+            "tandem_items_dispatched_total",
+            "Items sent to workers (re-sends included).",
+            ["kind"],
+            registry=registry,
+        )
+        self.results = Counter(
+            "tandem_results_total",
+            "Results received from workers and used.",
+            ["kind"],
+            registry=registry,
+        )
+        self.results_discarded = Counter(
+            "tandem_results_discarded_total",
+            "Results not used: duplicate, unknown item, or late for their window.",
+            ["kind", "reason"],
+            registry=registry,
+        )
+        self.items_lost = Counter(
+            "tandem_items_lost_total",
+            "Items given up after their worker died.",
+            ["kind"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "tandem_messages_rejected_total",
+            "Messages dropped by validation, by socket and reason.",
+            ["socket", "reason"],
+            registry=registry,
+        )
+        self.fused = Counter(
+            "tandem_fused_records_total",
+            "Fused window records published.",
+            ["stream"],
+            registry=registry,
+        )
+        self.fused_partial = Counter(
+            "tandem_fused_partial_records_total",
+            "Fused records published with a modality missing.",
+            ["stream"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "tandem_capture_to_publish_latency_seconds",
+            "From capture of a window's newest item to publication of its record.",
+            ["stream"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.workers = Gauge(
+            "tandem_workers",
+            "Workers registered and alive.",
+            ["kind"],
+            registry=registry,
+        )
+        self.worker_deaths = Counter(
+            "tandem_worker_deaths_total",
+            "Workers declared dead (missed heartbeats).",
+            ["kind"],
+            registry=registry,
+        )
+        self.queued = Gauge(
+            "tandem_items_queued",
+            "Items waiting in tandemd for a worker.",
+            ["kind"],
+            registry=registry,
+        )
+        self.inflight = Gauge(
+            "tandem_items_inflight",
+            "Items at workers, not yet answered.",
+            ["kind"],
+            registry=registry,
+        )
+        self.stream_up = Gauge(
+            "tandem_stream_up",
+            "1 while the stream's source is open and delivering.",
+            ["stream"],
+            registry=registry,
+        )
+        self.child_restarts = Counter(
+            "tandem_child_restarts_total",
+            "Local child processes restarted after they exited.",
+            ["process"],
+            registry=registry,
+        )

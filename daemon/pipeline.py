@@ -1,0 +1,160 @@
+"""The per-stream path inside tandemd: items in from ingest, results in from workers,
+fused records out to the publisher. The loop in `service` calls these handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from daemon import protocol
+from daemon.config import Config
+from daemon.dispatch.peers import Held
+from daemon.fusion.fuser import StreamFuser
+from daemon.metrics import Metrics
+from daemon.publishing.format import digest_line
+from streams import SourceSpec
+
+if TYPE_CHECKING:
+    from daemon.dispatch.dispatcher import Dispatcher
+    from daemon.ingest.hub import IngestHub
+    from daemon.publishing.publisher import Publisher
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass
+class _Timeline:
+    """Keeps a stream's media time and sequence numbers rising across ingest restarts."""
+
+    sessions: int = 0
+    pts_offset: float = 0.0
+    seq_offset: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+    last_end: float = 0.0
+    next_seq: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+
+    def restart(self) -> None:
+        self.sessions += 1
+        if self.sessions > 1:
+            self.pts_offset = self.last_end
+            self.seq_offset = dict(self.next_seq)
+
+    def rebase(self, header: protocol.VideoItem | protocol.AudioItem) -> Any:
+        if self.sessions > 1:
+            header = header.model_copy(
+                update={
+                    "pts": header.pts + self.pts_offset,
+                    "seq": header.seq + self.seq_offset[header.type],
+                }
+            )
+        self.last_end = max(self.last_end, header.pts + header.duration)
+        self.next_seq[header.type] = max(self.next_seq[header.type], header.seq + 1)
+        return header
+
+
+class Pipeline:
+    def __init__(self, config: Config, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        window_s = config.fusion.window_s
+        delay_s = config.fusion.max_delay_ms / 1000
+        self.fusers = {
+            s.id: StreamFuser(
+                s.id, {m for m in ("video", "audio") if getattr(s, m)}, window_s, delay_s
+            )
+            for s in config.streams
+        }
+        self.timelines = {s.id: _Timeline() for s in config.streams}
+        self.last_record: dict[str, dict[str, Any]] = {}
+        self._last_digest = time.monotonic()
+
+    def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
+        self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
+
+    def ingest_argument(self, stream_id: str) -> str:
+        """The JSON argument of the stream's ingest process."""
+        s = next(s for s in self.config.streams if s.id == stream_id)
+        spec = SourceSpec(
+            stream_id=s.id,
+            url=s.url,
+            format=s.format,
+            options=dict(s.options),
+            video=s.video,
+            audio=s.audio,
+            fps=s.fps,
+            width=s.width,
+            height=s.height,
+            audio_rate=s.audio_rate,
+            audio_chunk_s=s.audio_chunk_ms / 1000,
+            pace=s.effective_pace,
+            open_timeout_s=s.open_timeout_s,
+            read_timeout_s=s.read_timeout_s,
+        )
+        return json.dumps(
+            asdict(spec)
+            | {
+                "live": s.mode == "live",
+                "bound": s.queue,
+                "log_level": self.config.log.level,
+            }
+        )
+
+    # -- from ingest --------------------------------------------------------------
+    def on_hello(self, stream: str, hello: protocol.IngestHello) -> None:
+        self.timelines[stream].restart()
+        fuser = self.fusers[stream]
+        fuser.set_present("video", hello.video and fuser.tracks["video"].present)
+        fuser.set_present("audio", hello.audio and fuser.tracks["audio"].present)
+        log.info(
+            "stream %s up (ingest pid %d, video: %s, audio: %s)",
+            stream,
+            hello.pid,
+            hello.video,
+            hello.audio,
+        )
+
+    def on_item(self, held: Held) -> None:
+        held.header = self.timelines[held.header.stream].rebase(held.header)
+        h = held.header
+        self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
+        self.dispatcher.enqueue(held)
+
+    def on_end(self, stream: str, end: protocol.IngestEnd) -> None:
+        mode = next(s.mode for s in self.config.streams if s.id == stream)
+        if end.reason == "error":
+            log.error("stream %s failed: %s", stream, end.error)
+        else:
+            log.info("stream %s ended (%s)", stream, end.reason)
+        if mode == "file" or end.reason == "stopped":
+            self.fusers[stream].on_end()
+
+    # -- from workers -------------------------------------------------------------
+    def on_result(self, result: protocol.Result) -> bool:
+        fuser = self.fusers.get(result.stream)
+        return fuser is not None and fuser.on_result(result)
+
+    def on_released(self, held: Held) -> None:
+        self.hub.release(held)
+
+    # -- out ----------------------------------------------------------------------
+    def publish_due(self, now: float, flush: bool = False) -> None:
+        for stream, fuser in self.fusers.items():
+            for record in fuser.due(now, flush=flush):
+                self.publisher.publish("fused", stream, record)
+                self.metrics.fused.labels(stream).inc()
+                if record["partial"]:
+                    self.metrics.fused_partial.labels(stream).inc()
+                if record["latency_s"] is not None:
+                    self.metrics.latency.labels(stream).observe(record["latency_s"])
+                self.last_record[stream] = record
+        self._digest(now)
+
+    def _digest(self, now: float) -> None:
+        every = self.config.log.digest_s
+        if not every or now - self._last_digest < every:
+            return
+        self._last_digest = now
+        for stream, record in self.last_record.items():
+            log.info("%s", digest_line(stream, record))

@@ -1,0 +1,1 @@
+"""Publishing: fused records and events on a ZeroMQ PUB socket, and the subscriber API."""

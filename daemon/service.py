@@ -1,0 +1,256 @@
+"""tandemd's lifecycle: bind, start children, run the event loop, shut down in stage order.
+
+One thread runs the loop; signal handlers only record the request. Shutdown: stop the
+sources, drain what tandemd holds through the workers, publish the last windows, stop
+the workers, close the sockets, all within SHUTDOWN_BUDGET_S.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import zmq
+from prometheus_client import CollectorRegistry
+
+from daemon.children import Children
+from daemon.config import Config
+from daemon.dispatch.dispatcher import KINDS, Dispatcher
+from daemon.ingest.hub import IngestHub
+from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline
+from daemon.publishing.publisher import Publisher
+
+log = logging.getLogger("tandemd")
+LOOP_TICK_MS = 20
+WORKER_READY_TIMEOUT_S = 30.0
+INGEST_STOP_GRACE_S = 1.5
+DRAIN_BUDGET_S = 4.0
+WORKER_STOP_GRACE_S = 2.0
+
+
+class StartupError(Exception):
+    """tandemd cannot start; the message names the config key and value at fault."""
+
+
+class Tandemd:
+    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
+        self.stop_requested = False
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.runtime_dir = _runtime_dir(config)
+        self.children = Children(
+            on_restart=lambda name: self.metrics.child_restarts.labels(name).inc()
+        )
+        self.pipeline = Pipeline(config, self.metrics)
+        self.publisher = self._bind_publisher()
+        self.dispatcher = self._bind_dispatcher()
+        self.hub = self._bind_hub()
+        self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
+        self._ingest_started = False
+        self._started_at = time.monotonic()
+
+    # -- start-up -----------------------------------------------------------------
+    def _bind_publisher(self) -> Publisher:
+        cfg = self.config.publish
+        try:
+            return Publisher(self.ctx, cfg.endpoint, cfg.hwm)
+        except zmq.ZMQError as exc:
+            raise StartupError(f"publish.endpoint = {cfg.endpoint!r}: cannot bind: {exc}") from exc
+
+    def _bind_dispatcher(self) -> Dispatcher:
+        cfg = self.config.dispatch
+        endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/workers.sock"
+        try:
+            return Dispatcher(
+                self.ctx,
+                endpoint,
+                self.metrics,
+                cfg.heartbeat_interval_ms,
+                cfg.heartbeat_liveness,
+                cfg.max_message_bytes,
+                on_result=self.pipeline.on_result,
+                on_released=self.pipeline.on_released,
+            )
+        except zmq.ZMQError as exc:
+            raise StartupError(f"dispatch.endpoint = {endpoint!r}: cannot bind: {exc}") from exc
+
+    def _bind_hub(self) -> IngestHub:
+        endpoint = f"ipc://{self.runtime_dir}/ingest.sock"
+        try:
+            hub = IngestHub(
+                self.ctx,
+                endpoint,
+                self.metrics,
+                self.config.dispatch.max_message_bytes,
+                on_hello=self.pipeline.on_hello,
+                on_item=self.pipeline.on_item,
+                on_end=self.pipeline.on_end,
+            )
+        except zmq.ZMQError as exc:
+            raise StartupError(
+                f"runtime_dir = {str(self.runtime_dir)!r}: cannot bind: {exc}"
+            ) from exc
+        for stream in self.config.streams:
+            hub.add_stream(stream.id, stream.queue)
+        return hub
+
+    def _add_workers(self) -> None:
+        cfg = self.config
+        for kind in KINDS:
+            pool = getattr(cfg.workers, kind)
+            for n in range(pool.count):
+                self.children.add(
+                    f"worker-{kind}-{n}",
+                    [
+                        "daemon.workers",
+                        "--kind",
+                        kind,
+                        "--endpoint",
+                        self.dispatcher.endpoint,
+                        "--capacity",
+                        str(pool.capacity),
+                        "--analyzers",
+                        ",".join(pool.analyzers),
+                        "--threads",
+                        str(pool.threads),
+                        "--heartbeat-ms",
+                        str(cfg.dispatch.heartbeat_interval_ms),
+                        "--liveness",
+                        str(cfg.dispatch.heartbeat_liveness),
+                        "--log-level",
+                        cfg.log.level,
+                    ],
+                    restart=True,
+                    restart_on_success=True,
+                )
+
+    def _add_ingest(self) -> None:
+        for stream in self.config.streams:
+            spec = self.pipeline.ingest_argument(stream.id)
+            self.children.add(
+                f"ingest-{stream.id}",
+                ["daemon.ingest", spec, self.hub.endpoint],
+                restart=stream.mode == "live",
+                restart_on_success=stream.mode == "live",
+            )
+
+    def _workers_ready(self) -> bool:
+        for kind in KINDS:
+            wanted = getattr(self.config.workers, kind).count
+            if self.dispatcher.workers(kind) < wanted:
+                return False
+        return True
+
+    # -- run ----------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        self._add_workers()
+        log.info(
+            "results on %s; workers connect to %s",
+            self.publisher.endpoint,
+            self.dispatcher.endpoint,
+        )
+        poller = zmq.Poller()
+        poller.register(self.hub.sock, zmq.POLLIN)
+        poller.register(self.dispatcher.sock, zmq.POLLIN)
+        while not self.stop_requested:
+            self._turn(poller)
+            self._maybe_start_ingest()
+        self._shutdown(poller)
+        return 0
+
+    def _turn(self, poller: zmq.Poller) -> None:
+        events = dict(poller.poll(LOOP_TICK_MS))
+        if self.hub.sock in events:
+            self.hub.handle_incoming()
+        if self.dispatcher.sock in events:
+            self.dispatcher.handle_incoming()
+        self.dispatcher.dispatch()
+        self.hub.flush_credits()
+        now = time.monotonic()
+        self.dispatcher.tick(now)
+        self.children.tick(now)
+        self.pipeline.publish_due(now)
+
+    def _maybe_start_ingest(self) -> None:
+        if self._ingest_started:
+            return
+        waited = time.monotonic() - self._started_at
+        if self._workers_ready() or waited > WORKER_READY_TIMEOUT_S:
+            if not self._workers_ready():
+                log.warning(
+                    "workers not all registered after %.0f s; starting streams anyway", waited
+                )
+            self._add_ingest()
+            self._ingest_started = True
+            log.info(
+                "ready: %d streams, %d vision and %d audio workers",
+                len(self.config.streams),
+                self.dispatcher.workers("vision"),
+                self.dispatcher.workers("audio"),
+            )
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_requested and signum == signal.SIGINT:
+            os._exit(130)  # a second Ctrl-C: stop waiting (children die with us)
+        self.stop_requested = True
+
+    # -- shutdown -----------------------------------------------------------------
+    def _shutdown(self, poller: zmq.Poller) -> None:
+        log.info(
+            "stopping: sources first, then draining %d queued and %d in-flight items",
+            sum(self.dispatcher.queued(k) for k in KINDS),
+            self.dispatcher.inflight(),
+        )
+        self.children.stopping = True  # nothing exits now to be restarted
+        self.hub.stop_all()
+        self._run_until(poller, INGEST_STOP_GRACE_S, lambda: not self._ingest_alive())
+        for child in self.children.alive():
+            if child.name.startswith("ingest-") and child.proc is not None:
+                child.proc.terminate()
+        self._run_until(poller, DRAIN_BUDGET_S, self._drained)
+        self.pipeline.publish_due(time.monotonic(), flush=True)
+        self.dispatcher.stop_workers()
+        self.children.terminate_all()
+        self.children.wait_all(WORKER_STOP_GRACE_S)
+        self.hub.close()
+        self.dispatcher.close()
+        self.publisher.close()
+        self.ctx.term()
+        log.info("stopped")
+
+    def _ingest_alive(self) -> bool:
+        return any(c.name.startswith("ingest-") for c in self.children.alive())
+
+    def _drained(self) -> bool:
+        if not self.dispatcher.peers:
+            return True  # nobody left to answer
+        return all(self.dispatcher.queued(k) == 0 for k in KINDS) and (
+            self.dispatcher.inflight() == 0
+        )
+
+    def _run_until(self, poller: zmq.Poller, budget_s: float, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline and not done():
+            self._turn(poller)
+
+
+def _runtime_dir(config: Config) -> Path:
+    configured = config.runtime_dir or os.environ.get("RUNTIME_DIRECTORY", "")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix="tandem-"))

@@ -1,0 +1,5 @@
+import sys
+
+from daemon.workers.main import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""A worker process: `tandem worker --kind vision --endpoint ENDPOINT` (or `python -m
+daemon.workers ...` as tandemd starts its local ones)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+
+from daemon.lifeline import die_with_parent
+from daemon.logs import setup_logging
+
+
+def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Run one tandem worker process.")
+    p.add_argument("--kind", choices=["vision", "audio"], required=True)
+    p.add_argument("--endpoint", required=True, help="tandemd's dispatch endpoint")
+    p.add_argument("--capacity", type=int, default=4, help="items held at once")
+    p.add_argument("--analyzers", default="", help="comma-separated; default per kind")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--heartbeat-ms", type=int, default=1000)
+    p.add_argument("--liveness", type=int, default=3)
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    die_with_parent()
+    setup_logging(args.log_level, f"worker[{args.kind}]")
+    import torch
+
+    from daemon.workers import analyzers
+    from daemon.workers.worker import Worker
+
+    torch.set_num_threads(args.threads)
+    # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    modality: analyzers.Modality = "video" if args.kind == "vision" else "audio"
+    names = [n for n in args.analyzers.split(",") if n] or (
+        ["motion"] if args.kind == "vision" else ["level"]
+    )
+    try:
+        built = analyzers.build(names, modality)
+    except analyzers.UnknownAnalyzerError as exc:
+        logging.getLogger("worker").error("%s", exc)
+        return 2
+    worker = Worker(
+        args.endpoint, args.kind, built, args.capacity, args.heartbeat_ms, args.liveness
+    )
+    return worker.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser("python -m daemon.workers").parse_args(argv))
