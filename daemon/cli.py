@@ -92,3 +92,7 @@ def _endpoint_from(path: str) -> str:
         return load_config(path).publish.endpoint
     except ConfigError:
         return DEFAULT_RESULTS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

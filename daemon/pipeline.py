@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from daemon import protocol
 from daemon.config import Config
 from daemon.dispatch.peers import Held
-from daemon.fusion.fuser import StreamFuser
+from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from streams import SourceSpec
@@ -68,6 +68,7 @@ class Pipeline:
         }
         self.timelines = {s.id: _Timeline() for s in config.streams}
         self.last_record: dict[str, dict[str, Any]] = {}
+        self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
@@ -107,6 +108,7 @@ class Pipeline:
         fuser = self.fusers[stream]
         fuser.set_present("video", hello.video and fuser.tracks["video"].present)
         fuser.set_present("audio", hello.audio and fuser.tracks["audio"].present)
+        self._status(stream, "running", None)
         log.info(
             "stream %s up (ingest pid %d, video: %s, audio: %s)",
             stream,
@@ -122,13 +124,19 @@ class Pipeline:
         self.dispatcher.enqueue(held)
 
     def on_end(self, stream: str, end: protocol.IngestEnd) -> None:
-        mode = next(s.mode for s in self.config.streams if s.id == stream)
+        live = next(s.mode for s in self.config.streams if s.id == stream) == "live"
         if end.reason == "error":
             log.error("stream %s failed: %s", stream, end.error)
         else:
             log.info("stream %s ended (%s)", stream, end.reason)
-        if mode == "file" or end.reason == "stopped":
-            self.fusers[stream].on_end()
+        if live and end.reason != "stopped":
+            # A live source comes back: ingest restarts and its timeline continues.
+            if end.reason == "error":
+                self._status(stream, "failed", end.error)
+            return
+        self.fusers[stream].on_end()
+        # The status goes out once the stream's last window is published.
+        self._ending[stream] = end.error or end.reason
 
     # -- from workers -------------------------------------------------------------
     def on_result(self, result: protocol.Result) -> bool:
@@ -149,7 +157,25 @@ class Pipeline:
                 if record["latency_s"] is not None:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
                 self.last_record[stream] = record
+            if stream in self._ending and fuser.complete:
+                detail = self._ending.pop(stream)
+                self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self._digest(now)
+
+    def _status(self, stream: str, state: str, detail: str | None) -> None:
+        """Publish a `status.<stream>` message: the stream's state changed."""
+        self.publisher.publish(
+            "status",
+            stream,
+            {
+                "schema": RECORD_SCHEMA,
+                "type": "status",
+                "stream": stream,
+                "state": state,
+                "detail": detail,
+                "at": time.time(),
+            },
+        )
 
     def _digest(self, now: float) -> None:
         every = self.config.log.digest_s
