@@ -5,6 +5,7 @@ Errors name the file, the key path and the value at fault, in one line.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -63,6 +64,8 @@ class WorkerPoolConfig(_Section):
     count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)
+    # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
 
 
@@ -81,10 +84,18 @@ class WorkersConfig(_Section):
     @model_validator(mode="after")
     def _known_analyzers(self) -> Self:
         for kind, pool in (("vision", self.vision), ("audio", self.audio)):
+            modality: analyzers.Modality = "video" if kind == "vision" else "audio"
             try:
-                analyzers.check_names(pool.analyzers, "video" if kind == "vision" else "audio")
+                analyzers.check_names(pool.analyzers, modality)
             except analyzers.UnknownAnalyzerError as exc:
                 raise ValueError(f"{kind}.analyzers: {exc}") from None
+            for name, raw in pool.options.items():
+                if name not in pool.analyzers:
+                    raise ValueError(f"{kind}.options.{name}: {name!r} is not in analyzers")
+                try:
+                    analyzers.validate_options(name, modality, raw)
+                except ValueError as exc:
+                    raise ValueError(f"{kind}.options.{exc}") from None
         return self
 
 
@@ -172,6 +183,8 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
         return f"{source}: {key}: unknown key{more}"
     if key and err["type"] not in ("value_error",):
         return f"{source}: {key} = {err['input']!r}: {message}{more}"
+    if key and re.match(r"^[a-z_]+\.[a-z_.]+:", message):  # a validator naming a sub-key
+        return f"{source}: {key}.{message}{more}"
     where = f"{key}: " if key else ""
     return f"{source}: {where}{message}{more}"
 

@@ -7,6 +7,7 @@ the workers, close the sockets, all within SHUTDOWN_BUDGET_S.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -119,6 +120,8 @@ class Tandemd:
                         str(pool.capacity),
                         "--analyzers",
                         ",".join(pool.analyzers),
+                        "--options",
+                        json.dumps(pool.options),
                         "--threads",
                         str(pool.threads),
                         "--heartbeat-ms",

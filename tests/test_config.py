@@ -27,6 +27,11 @@ BAD = {
         '[workers.vision]\nanalyzers = ["level"]\n',
         "unknown video analyzer 'level'",
     ),
+    "bad analyzer option": (
+        '[workers.vision]\nanalyzers = ["motion"]\n[workers.vision.options.motion]\n'
+        "pixel_threshold = 0\n",
+        "workers.vision.options.motion.pixel_threshold: Input should be greater than or equal to 1",
+    ),
     "duplicate id": (
         '[[streams]]\nid = "a"\nurl = "x"\n[[streams]]\nid = "a"\nurl = "y"\n',
         "duplicate stream id 'a'",

@@ -4,6 +4,7 @@ daemon.workers ...` as tandemd starts its local ones)."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import warnings
 
@@ -17,6 +18,7 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
     p.add_argument("--endpoint", required=True, help="tandemd's dispatch endpoint")
     p.add_argument("--capacity", type=int, default=4, help="items held at once")
     p.add_argument("--analyzers", default="", help="comma-separated; default per kind")
+    p.add_argument("--options", default="{}", help="JSON: analyzer name -> options")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--heartbeat-ms", type=int, default=1000)
     p.add_argument("--liveness", type=int, default=3)
@@ -40,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         ["motion"] if args.kind == "vision" else ["level"]
     )
     try:
-        built = analyzers.build(names, modality)
-    except analyzers.UnknownAnalyzerError as exc:
+        built = analyzers.build(names, modality, json.loads(args.options))
+    except (analyzers.UnknownAnalyzerError, ValueError) as exc:
         logging.getLogger("worker").error("%s", exc)
         return 2
     worker = Worker(

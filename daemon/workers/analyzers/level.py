@@ -8,9 +8,8 @@ import torch
 import torchaudio.functional as taf
 
 from daemon.protocol import JsonValue
-from daemon.workers.analyzers import Modality, WorkItem
-
-FLOOR_DBFS = -100.0  # digital silence reads as this, not -inf (JSON has no infinity)
+from daemon.workers.analyzers.base import Modality, WorkItem
+from daemon.workers.analyzers.specs import LevelOptions
 
 
 class LevelAnalyzer:
@@ -19,11 +18,17 @@ class LevelAnalyzer:
     name: ClassVar[str] = "level"
     modality: ClassVar[Modality] = "audio"
 
+    def __init__(self, options: LevelOptions | None = None) -> None:
+        self.options = options or LevelOptions()
+
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
         x = item.tensor
         amplitudes = torch.stack([x.square().mean().sqrt(), x.abs().max()])
         db = taf.amplitude_to_DB(
-            amplitudes, multiplier=20.0, amin=10 ** (FLOOR_DBFS / 20), db_multiplier=0.0
+            amplitudes,
+            multiplier=20.0,
+            amin=10 ** (self.options.floor_dbfs / 20),
+            db_multiplier=0.0,
         )
         rms, peak = db.tolist()
         return {"rms_dbfs": round(rms, 3), "peak_dbfs": round(peak, 3)}
