@@ -30,6 +30,7 @@ class Child:
     next_start: float | None = 0.0
     backoff_s: float = 1.0
     exit_code: int | None = None
+    last_pid: int | None = None
     given_up: bool = False
 
 
@@ -87,6 +88,7 @@ class Children:
         env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
         # Own process group: a Ctrl-C in the terminal reaches tandemd, which stops them in order.
         child.proc = subprocess.Popen(child.argv, env=env, process_group=0)
+        child.last_pid = child.proc.pid
         child.next_start = None
         log.info("started %s (pid %d)", child.name, child.proc.pid)
 

@@ -44,6 +44,11 @@ class StreamConfig(_Section):
     # Items of this stream held by tandemd (queued or at a worker) at most; the bound on
     # the stream's memory inside tandemd. Live streams drop their oldest video beyond it.
     queue: int = Field(8, ge=1, le=1024)
+    # Live streams: an item older than this (capture to dispatch) is not analysed but
+    # dropped as "stale", so a backlog never makes every later result late too.
+    latency_objective_ms: int = Field(2000, ge=50, le=600000)
+    # When workers cannot keep up, the lowest priority streams lose analysis fps first.
+    priority: int = Field(0, ge=-100, le=100)
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(10.0, gt=0, le=300)
 
@@ -63,23 +68,24 @@ class StreamConfig(_Section):
 class WorkerPoolConfig(_Section):
     count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
-    analyzers: list[str] = Field(min_length=1)
+    analyzers: list[str] = Field(min_length=1)  # defaults per kind, below
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
 
 
-def _vision_default() -> WorkerPoolConfig:
-    return WorkerPoolConfig(analyzers=["motion"])
+class VisionPoolConfig(WorkerPoolConfig):
+    analyzers: list[str] = Field(default_factory=lambda: ["motion"], min_length=1)
 
 
-def _audio_default() -> WorkerPoolConfig:
-    return WorkerPoolConfig(analyzers=["level"])
+class AudioPoolConfig(WorkerPoolConfig):
+    capacity: int = Field(8, ge=1, le=256)
+    analyzers: list[str] = Field(default_factory=lambda: ["level"], min_length=1)
 
 
 class WorkersConfig(_Section):
-    vision: WorkerPoolConfig = Field(default_factory=_vision_default)
-    audio: WorkerPoolConfig = Field(default_factory=_audio_default)
+    vision: VisionPoolConfig = Field(default_factory=VisionPoolConfig)
+    audio: AudioPoolConfig = Field(default_factory=AudioPoolConfig)
 
     @model_validator(mode="after")
     def _known_analyzers(self) -> Self:

@@ -70,8 +70,8 @@ class Metrics:
         )
         self.items_lost = Counter(
             "tandem_items_lost_total",
-            "Items given up after their worker died.",
-            ["kind"],
+            "Items sent to a worker that died, then given up (too old to resend, or shutdown).",
+            ["stream", "modality", "reason"],
             registry=registry,
         )
         self.rejected = Counter(

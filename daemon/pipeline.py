@@ -67,6 +67,11 @@ class Pipeline:
             for s in config.streams
         }
         self.timelines = {s.id: _Timeline() for s in config.streams}
+        # Live streams give up items older than their latency objective; files never do.
+        self.objectives = {
+            s.id: s.latency_objective_ms / 1000 if s.mode == "live" else None
+            for s in config.streams
+        }
         self.last_record: dict[str, dict[str, Any]] = {}
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
@@ -119,6 +124,9 @@ class Pipeline:
 
     def on_item(self, held: Held) -> None:
         held.header = self.timelines[held.header.stream].rebase(held.header)
+        objective = self.objectives[held.header.stream]
+        if objective is not None:
+            held.deadline = held.header.wall + objective
         h = held.header
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
         self.dispatcher.enqueue(held)
@@ -144,6 +152,16 @@ class Pipeline:
         return fuser is not None and fuser.on_result(result)
 
     def on_released(self, held: Held) -> None:
+        self.hub.release(held)
+
+    def on_lost(self, held: Held, reason: str) -> None:
+        """An item given up without a result: counted, and fusion stops waiting for it."""
+        h = held.header
+        if reason == "stale":
+            self.metrics.dropped.labels(h.stream, h.type, reason).inc()
+        else:
+            self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
+        self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
 
     # -- out ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from daemon.children import Children
 from daemon.config import Config
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
+from daemon.dispatch.sockets import bind_router
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
@@ -70,18 +71,18 @@ class Tandemd:
         cfg = self.config.dispatch
         endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/workers.sock"
         try:
-            return Dispatcher(
-                self.ctx,
-                endpoint,
-                self.metrics,
-                cfg.heartbeat_interval_ms,
-                cfg.heartbeat_liveness,
-                cfg.max_message_bytes,
-                on_result=self.pipeline.on_result,
-                on_released=self.pipeline.on_released,
-            )
+            sock = bind_router(self.ctx, endpoint, cfg.max_message_bytes)
         except zmq.ZMQError as exc:
             raise StartupError(f"dispatch.endpoint = {endpoint!r}: cannot bind: {exc}") from exc
+        return Dispatcher(
+            sock,
+            self.metrics,
+            cfg.heartbeat_interval_ms,
+            cfg.heartbeat_liveness,
+            on_result=self.pipeline.on_result,
+            on_released=self.pipeline.on_released,
+            on_lost=self.pipeline.on_lost,
+        )
 
     def _bind_hub(self) -> IngestHub:
         endpoint = f"ipc://{self.runtime_dir}/ingest.sock"
@@ -180,7 +181,10 @@ class Tandemd:
         self.hub.flush_credits()
         now = time.monotonic()
         self.dispatcher.tick(now)
-        self.children.tick(now)
+        for child in self.children.tick(now):
+            if child.name.startswith("worker-") and child.last_pid is not None:
+                # A local worker that exited is dead now: no need to wait for heartbeats.
+                self.dispatcher.forget_local(child.last_pid)
         self.pipeline.publish_due(now)
 
     def _maybe_start_ingest(self) -> None:
@@ -224,12 +228,13 @@ class Tandemd:
             if child.name.startswith("ingest-") and child.proc is not None:
                 child.proc.terminate()
         self._run_until(poller, DRAIN_BUDGET_S, self._drained)
+        self.dispatcher.give_up_all("shutdown")  # counted, and fusion stops waiting
         self.pipeline.publish_due(time.monotonic(), flush=True)
         self.dispatcher.stop_workers()
         self.children.terminate_all()
         self.children.wait_all(WORKER_STOP_GRACE_S)
         self.hub.close()
-        self.dispatcher.close()
+        self.dispatcher.sock.close()
         self.publisher.close()
         self.ctx.term()
         log.info("stopped")

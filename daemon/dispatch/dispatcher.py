@@ -1,23 +1,27 @@
-"""tandemd's side of the worker link: owns the ROUTER socket and the per-stream queues.
+"""tandemd's side of the worker link: owns the ROUTER socket, the workers and the queues.
 
 A worker registers with its capacity; tandemd never has more than that many of its items
-out at once. Queues are per stream, served round-robin, so one busy stream cannot starve
-the others. A worker silent for `liveness` heartbeats is dead: its items go back to the
-front of their queues for another worker.
+out at once, so faster workers, which free their credit sooner, get more. Queues are per
+stream and served round-robin. A stream's items go to the worker that had its previous
+item when that worker has credit (stateful analyzers see consecutive frames). A worker
+silent for `liveness` heartbeats is dead: its items go back to the front of their queues
+for another worker. Items past their stream's latency objective are given up, counted,
+and reported to fusion so no window waits for them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
-from collections import deque
 from collections.abc import Callable
 
 import zmq
 
 from daemon import protocol
 from daemon.dispatch.peers import Held, WorkerPeer
+from daemon.dispatch.queues import StreamQueues
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
 
@@ -29,37 +33,33 @@ KINDS = ("vision", "audio")
 class Dispatcher:
     def __init__(
         self,
-        ctx: zmq.Context[zmq.Socket[bytes]],
-        endpoint: str,
+        sock: zmq.Socket[bytes],
         metrics: Metrics,
         heartbeat_ms: int,
         liveness: int,
-        max_message_bytes: int,
         on_result: Callable[[protocol.Result], bool],
         on_released: Callable[[Held], None],
+        on_lost: Callable[[Held, str], None],
     ) -> None:
+        self.sock = sock
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.metrics = metrics
         self.heartbeat_s = heartbeat_ms / 1000
         self.liveness = liveness
         self.on_result = on_result
         self.on_released = on_released
+        self.on_lost = on_lost
         self.peers: dict[bytes, WorkerPeer] = {}
-        self.queues: dict[str, dict[str, deque[Held]]] = {k: {} for k in KINDS}
+        self.queues = {kind: StreamQueues() for kind in KINDS}
+        self._affinity: dict[tuple[str, str], bytes] = {}  # (kind, stream) -> worker
         self._last_beat = 0.0
-        self.sock = ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
-        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.sock.bind(endpoint)
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
-    # -- queues -------------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------
     def enqueue(self, held: Held) -> None:
-        kind = KIND_OF[held.header.type]
-        self.queues[kind].setdefault(held.header.stream, deque()).append(held)
+        self.queues[KIND_OF[held.header.type]].push(held)
 
     def queued(self, kind: str) -> int:
-        return sum(len(q) for q in self.queues[kind].values())
+        return len(self.queues[kind])
 
     def inflight(self, kind: str | None = None) -> int:
         return sum(len(p.inflight) for p in self.peers.values() if kind in (None, p.kind))
@@ -67,7 +67,7 @@ class Dispatcher:
     def workers(self, kind: str) -> int:
         return sum(1 for p in self.peers.values() if p.kind == kind)
 
-    # -- socket -------------------------------------------------------------------
+    # -- loop hooks ----------------------------------------------------------------
     def handle_incoming(self) -> None:
         while self.sock.poll(0, zmq.POLLIN):
             frames = self.sock.recv_multipart(copy=False)
@@ -80,24 +80,23 @@ class Dispatcher:
             self._on_message(identity, msg)
 
     def dispatch(self) -> None:
-        """Send queued items to workers with credit, round-robin over streams."""
+        """Send queued items to workers with credit."""
         for kind in KINDS:
-            streams = self.queues[kind]
+            queue = self.queues[kind]
             peers = [p for p in self.peers.values() if p.kind == kind and p.credit > 0]
-            while peers and any(streams.values()):
-                for stream in list(streams):
-                    queue = streams[stream]
-                    if not queue or not peers:
-                        continue
-                    peer = max(peers, key=lambda p: p.credit)
-                    self._send_item(peer, queue.popleft())
-                    if peer.credit <= 0:
-                        peers.remove(peer)
-            self.metrics.queued.labels(kind).set(self.queued(kind))
+            while peers:
+                held = queue.pop_next()
+                if held is None:
+                    break
+                peer = self._choose(kind, held.header.stream, peers)
+                self._send_item(peer, held)
+                if peer.credit <= 0 and peer in peers:
+                    peers.remove(peer)
+            self.metrics.queued.labels(kind).set(len(queue))
             self.metrics.inflight.labels(kind).set(self.inflight(kind))
 
     def tick(self, now: float) -> None:
-        """Heartbeat the workers and bury the silent ones."""
+        """Heartbeat the workers, bury the silent ones, give up items past deadline."""
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             for peer in list(self.peers.values()):
@@ -105,11 +104,24 @@ class Dispatcher:
         for peer in list(self.peers.values()):
             if now - peer.last_heard > self.heartbeat_s * self.liveness:
                 log.warning(
-                    "worker %s (%s) missed %d heartbeats: declared dead",
+                    "worker %s (%s) missed %d heartbeats: declared dead, %d items re-queued",
                     peer.name,
                     peer.kind,
                     self.liveness,
+                    len(peer.inflight),
                 )
+                self.metrics.worker_deaths.labels(peer.kind).inc()
+                self._forget(peer)
+        wall = time.time()
+        for queue in self.queues.values():
+            queue.expire(wall, self._expired)
+
+    def forget_local(self, pid: int) -> None:
+        """A local worker process exited: re-queue its items at once."""
+        prefix = f"{socket.gethostname()}:{pid}:"
+        for peer in list(self.peers.values()):
+            if peer.name.startswith(prefix):
+                log.warning("worker %s exited: %d items re-queued", peer.name, len(peer.inflight))
                 self.metrics.worker_deaths.labels(peer.kind).inc()
                 self._forget(peer)
 
@@ -117,18 +129,34 @@ class Dispatcher:
         for peer in self.peers.values():
             self._send(peer.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
 
-    def close(self) -> None:
-        self.sock.close()
+    def give_up_all(self, reason: str) -> None:
+        """Report everything still held as lost (shutdown with no worker left)."""
+        for kind in KINDS:
+            for held in self.queues[kind].drain():
+                self.on_lost(held, reason)
+        for peer in self.peers.values():
+            for held in peer.inflight.values():
+                self.on_lost(held, reason)
+            peer.inflight.clear()
 
-    # -- internals ----------------------------------------------------------------
+    # -- internals -----------------------------------------------------------------
+    def _choose(self, kind: str, stream: str, peers: list[WorkerPeer]) -> WorkerPeer:
+        last = self._affinity.get((kind, stream))
+        for peer in peers:
+            if peer.identity == last:
+                return peer
+        return max(peers, key=lambda p: p.credit)
+
     def _on_message(self, identity: bytes, msg: protocol.Message) -> None:
-        peer = self.peers.get(identity)
         if isinstance(msg, protocol.Register):
             self._register(identity, msg)
             return
+        peer = self.peers.get(identity)
         if peer is None:
-            # Not registered (tandemd restarted, or the peer was declared dead): it will
-            # notice our silence and register again.
+            # Not registered (declared dead, or tandemd restarted): it notices our silence
+            # and registers again. Its late answers are not used.
+            if isinstance(msg, protocol.Result):
+                self.metrics.results_discarded.labels(KIND_OF[msg.modality], "unknown").inc()
             return
         peer.last_heard = time.monotonic()
         if isinstance(msg, protocol.Result):
@@ -174,10 +202,13 @@ class Dispatcher:
     def _forget(self, peer: WorkerPeer) -> None:
         """Drop a worker; its unanswered items go back to the front of their queues."""
         del self.peers[peer.identity]
-        for held in sorted(peer.inflight.values(), key=lambda h: -h.header.seq):
-            self.queues[peer.kind].setdefault(held.header.stream, deque()).appendleft(held)
+        for held in peer.inflight.values():
+            self.queues[peer.kind].push_front(held)
         peer.inflight.clear()
         self.metrics.workers.labels(peer.kind).set(self.workers(peer.kind))
+
+    def _expired(self, held: Held) -> None:
+        self.on_lost(held, "stale" if held.sends == 0 else "worker_dead")
 
     def _send_item(self, peer: WorkerPeer, held: Held) -> None:
         try:
@@ -186,10 +217,12 @@ class Dispatcher:
             )
         except zmq.ZMQError as exc:  # EHOSTUNREACH: the peer vanished under us
             log.warning("worker %s unreachable (%s)", peer.name, exc)
-            self.queues[peer.kind].setdefault(held.header.stream, deque()).appendleft(held)
+            self.queues[peer.kind].push_front(held)
             self._forget(peer)
             return
+        held.sends += 1
         peer.inflight[held.key] = held
+        self._affinity[(peer.kind, held.header.stream)] = peer.identity
         self.metrics.items_dispatched.labels(peer.kind).inc()
 
     def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
@@ -206,7 +239,6 @@ class Dispatcher:
             self._send(
                 identity,
                 protocol.Refuse(
-                    v=protocol.PROTOCOL_VERSION,
-                    reason=f"{exc.detail}; upgrade the worker",
+                    v=protocol.PROTOCOL_VERSION, reason=f"{exc.detail}; upgrade the worker"
                 ),
             )

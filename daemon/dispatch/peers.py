@@ -1,4 +1,4 @@
-"""What tandemd knows of each registered worker."""
+"""What tandemd knows of each registered worker and each item it holds."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ Key = tuple[str, str, int]  # (stream, modality, seq)
 
 @dataclass
 class Held:
-    """An item tandemd holds until a worker answers it."""
+    """An item tandemd holds until a worker answers it or it is given up."""
 
     header: VideoItem | AudioItem
     payload: Any  # zmq.Frame, sent again without copying
     received_at: float
+    deadline: float | None = None  # wall time after which it is too old to analyse
+    sends: int = 0  # > 1 when re-sent after its worker died
 
     @property
     def key(self) -> Key:

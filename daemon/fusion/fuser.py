@@ -114,7 +114,13 @@ class StreamFuser:
         results = window.results["video"] + window.results["audio"]
         walls = [r.wall for r in results]
         published = time.time()
-        missing = [m for m in MODALITIES if self.tracks[m].present and not covered[m]]
+        # Missing: not covered yet, or every item of the window was given up unanswered.
+        missing = [
+            m
+            for m in MODALITIES
+            if self.tracks[m].present
+            and (not covered[m] or (window.items[m] > 0 and not window.results[m]))
+        ]
         record: dict[str, Any] = {
             "schema": RECORD_SCHEMA,
             "type": "fused",

@@ -1,0 +1,159 @@
+"""Worker faults with real processes: kill -9, SIGSTOP/SIGCONT, items given up in time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.publishing.subscriber import Subscriber
+from tests.conftest import children_of, free_port, wait_until
+from tests.media import encode_clip
+from tests.test_end_to_end import collect_until_ended, scrape
+
+pytestmark = pytest.mark.slow
+LIVENESS_S = 0.6  # 200 ms heartbeats, 3 missed
+
+
+def config(tmp: Path, pub: int, metrics: int, stream: str, vision: int = 2, extra: str = "") -> str:
+    return f"""
+runtime_dir = "{tmp}/run"
+[log]
+digest_s = 0
+[[streams]]
+{stream}
+[workers.vision]
+count = {vision}
+capacity = 2
+[workers.audio]
+count = 1
+[dispatch]
+heartbeat_interval_ms = 200
+heartbeat_liveness = 3
+[publish]
+endpoint = "tcp://127.0.0.1:{pub}"
+[metrics]
+port = {metrics}
+{extra}
+"""
+
+
+LIVE = """id = "cam"
+url = "testsrc2=size=320x240:rate=25[out0];sine=frequency=500:sample_rate=16000[out1]"
+format = "lavfi"
+fps = 5
+width = 160
+height = 120
+"""
+
+
+def vision_workers(daemon_pid: int) -> list[int]:
+    out = []
+    for pid in children_of(daemon_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"daemon.workers" in cmdline and b"vision" in cmdline:
+            out.append(pid)
+    return sorted(out)
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    return scrape(port).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def next_records(sub: Subscriber, n: int, timeout_s: float = 10) -> list[dict]:
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < n and time.monotonic() < deadline:
+        for _, record in sub.records(timeout_s=0.5):
+            out.append(record)
+            break
+    assert len(out) == n, f"got {len(out)} of {n} records"
+    return out
+
+
+def test_kill_9_a_worker_mid_stream_loses_nothing(tandemd, tmp_path):
+    clip = encode_clip(tmp_path / "clip.mp4", seconds=8.0, width=320, height=240)
+    stream = f'id = "cam"\nurl = "{clip}"\nmode = "file"\npace = "realtime"\nfps = 5\n'
+    pub, port = free_port(), free_port()
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "status."]) as sub:
+        daemon = tandemd(config(tmp_path, pub, port, stream))
+        next_records(sub, 3)  # flowing (one status, two windows)
+        victim = vision_workers(daemon.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        records = collect_until_ended(sub, ["cam"], timeout_s=30)["cam"]
+
+    starts = [r["window"]["start"] for r in records]
+    assert starts == [float(i) for i in range(int(starts[0]), 9)][: len(starts)]
+    assert starts[-1] >= 7.0
+    assert all(r["missing"] == [] for r in records), "a file's items are all answered"
+    gaps = [
+        b["published_at"] - a["published_at"] for a, b in zip(records, records[1:], strict=False)
+    ]
+    assert max(gaps) < 1.0 + LIVENESS_S + 1.0
+    received = metric(port, "tandem_items_received_total", stream="cam", modality="video")
+    assert metric(port, "tandem_results_total", kind="vision") == received
+    assert metric(port, "tandem_worker_deaths_total", kind="vision") == 1
+    assert (
+        metric(port, "tandem_child_restarts_total", process="worker-vision-0")
+        + metric(port, "tandem_child_restarts_total", process="worker-vision-1")
+        == 1
+    )
+
+
+def test_stopped_worker_is_declared_dead_and_rejoins(tandemd, tmp_path):
+    pub, port = free_port(), free_port()
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
+        daemon = tandemd(config(tmp_path, pub, port, LIVE))
+        next_records(sub, 2)
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 10)
+        victim = vision_workers(daemon.proc.pid)[0]
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            assert wait_until(
+                lambda: metric(port, "tandem_worker_deaths_total", kind="vision") == 1, 5
+            )
+            assert metric(port, "tandem_workers", kind="vision") == 1
+            later = next_records(sub, 6)[-3:]
+            assert all(r["video"]["results"] > 0 for r in later), "the other worker took over"
+        finally:
+            os.kill(victim, signal.SIGCONT)
+        # It notices tandemd's silence and registers again by itself.
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 10)
+
+
+def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tmp_path):
+    pub, port = free_port(), free_port()
+    stream = LIVE + "latency_objective_ms = 300\n"
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
+        daemon = tandemd(config(tmp_path, pub, port, stream, vision=1))
+        next_records(sub, 2)
+        [victim] = vision_workers(daemon.proc.pid)
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            assert wait_until(
+                lambda: metric(port, "tandem_worker_deaths_total", kind="vision") == 1, 5
+            )
+            # No vision worker now: fused records still come, marked partial.
+            records = next_records(sub, 4)
+            assert records[-1]["missing"] == ["video"] and records[-1]["partial"] is True
+            lost = metric(
+                port,
+                "tandem_items_lost_total",
+                stream="cam",
+                modality="video",
+                reason="worker_dead",
+            )
+            stale = metric(
+                port, "tandem_frames_dropped_total", stream="cam", modality="video", reason="stale"
+            )
+            assert lost >= 1 and stale >= 1
+        finally:
+            os.kill(victim, signal.SIGCONT)
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 10)
+        assert wait_until(lambda: next_records(sub, 1)[0]["missing"] == [], 10)
