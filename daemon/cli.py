@@ -3,6 +3,7 @@
 tandem watch [--stream ID] [--count N] [--json]   print published records
 tandem check-config PATH                          validate a config, exit 2 if bad
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
+tandem keys DIR NAME                              write a CURVE key pair (mode 0600)
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
 
+    keys = sub.add_parser("keys", help="write a CURVE key pair (NAME.key, NAME.key_secret)")
+    keys.add_argument("directory")
+    keys.add_argument("name", help="e.g. tandemd, or a worker host's name")
+
     from daemon.workers.main import build_parser
 
     sub.add_parser("worker", help="run a worker process", parents=[build_parser()], add_help=False)
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return _watch(args)
     if args.command == "check-config":
         return _check_config(args.path)
+    if args.command == "keys":
+        return _keys(args.directory, args.name)
     from daemon.workers.main import run
 
     return run(args)
@@ -57,6 +64,18 @@ def _check_config(path: str) -> int:
         f"{path}: ok ({len(config.streams)} streams, "
         f"{config.workers.vision.count} vision and {config.workers.audio.count} audio workers)"
     )
+    return 0
+
+
+def _keys(directory: str, name: str) -> int:
+    from daemon.security import SecurityError, write_keypair
+
+    try:
+        public, secret = write_keypair(directory, name)
+    except (SecurityError, OSError) as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 1
+    print(f"{public}: public key (give to the other side)\n{secret}: secret key (keep here)")
     return 0
 
 

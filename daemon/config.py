@@ -105,12 +105,47 @@ class WorkersConfig(_Section):
         return self
 
 
-class DispatchConfig(_Section):
+class _Secured(_Section):
+    """CurveZMQ for a tcp endpoint: tandemd's secret key and the allowed client keys."""
+
+    curve_secret_key: str = ""  # file written by `tandem keys` (NAME.key_secret)
+    curve_allowed_keys: str = ""  # directory of allowed clients' public keys (*.key)
+    insecure: bool = False  # allow plain tcp on a non-loopback address
+
+    @property
+    def secured(self) -> bool:
+        return bool(self.curve_secret_key)
+
+    def _check_security(self, endpoint: str) -> None:
+        if bool(self.curve_secret_key) != bool(self.curve_allowed_keys):
+            raise ValueError("curve_secret_key and curve_allowed_keys go together")
+        if _exposed(endpoint) and not (self.secured or self.insecure):
+            raise ValueError(
+                f"endpoint {endpoint!r} is reachable from other hosts: set curve_secret_key "
+                "and curve_allowed_keys (see `tandem keys`), or insecure = true"
+            )
+
+
+def _exposed(endpoint: str) -> bool:
+    """True for a tcp endpoint not bound to a loopback address."""
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")
+    return not (host == "localhost" or host.startswith("127.") or host == "::1")
+
+
+class DispatchConfig(_Secured):
     # Where workers connect. Empty: an ipc socket in the runtime directory (local only).
+    # A tcp endpoint on a non-loopback address needs CURVE keys (or insecure = true).
     endpoint: str = ""
     heartbeat_interval_ms: int = Field(1000, ge=50, le=60000)
     heartbeat_liveness: int = Field(3, ge=2, le=100)  # missed heartbeats before a peer is dead
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _security(self) -> Self:
+        self._check_security(self.endpoint)
+        return self
 
 
 class FusionConfig(_Section):
@@ -120,10 +155,15 @@ class FusionConfig(_Section):
     max_delay_ms: int = Field(500, ge=0, le=60000)
 
 
-class PublishConfig(_Section):
+class PublishConfig(_Secured):
     endpoint: str = "tcp://127.0.0.1:7701"
     # Messages queued per subscriber before ZeroMQ drops for that slow subscriber.
     hwm: int = Field(10000, ge=1)
+
+    @model_validator(mode="after")
+    def _security(self) -> Self:
+        self._check_security(self.endpoint)
+        return self
 
 
 class MetricsConfig(_Section):

@@ -10,24 +10,36 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 import signal
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import zmq
 from prometheus_client import CollectorRegistry
+from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
-from daemon.config import Config
+from daemon.config import Config, WorkerPoolConfig
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
-from daemon.dispatch.sockets import bind_router
+from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
+from daemon.security import (
+    AllowList,
+    SecurityError,
+    load_public,
+    load_secret,
+    start_authenticator,
+    write_keypair,
+)
 
 log = logging.getLogger("tandemd")
 LOOP_TICK_MS = 20
@@ -52,6 +64,10 @@ class Tandemd:
             on_restart=lambda name: self.metrics.child_restarts.labels(name).inc()
         )
         self.pipeline = Pipeline(config, self.metrics)
+        self.monitors: list[tuple[HandshakeMonitor, zmq.Socket[bytes]]] = []
+        self.local_keys: tuple[Path, Path] | None = None  # set when dispatch is secured
+        # The authenticator runs before any secured socket binds (fail closed).
+        self.authenticator = self._start_authenticator()
         self.publisher = self._bind_publisher()
         self.dispatcher = self._bind_dispatcher()
         self.hub = self._bind_hub()
@@ -60,20 +76,62 @@ class Tandemd:
         self._started_at = time.monotonic()
 
     # -- start-up -----------------------------------------------------------------
+    def _start_authenticator(self) -> ThreadAuthenticator | None:
+        sections = [("dispatch", self.config.dispatch), ("publish", self.config.publish)]
+        allowed = {s.curve_allowed_keys for _, s in sections if s.secured}
+        if not allowed:
+            return None
+        if len(allowed) > 1:
+            raise StartupError("dispatch and publish must share one curve_allowed_keys directory")
+        try:
+            extra = []
+            if self.config.dispatch.secured:
+                self.local_keys = self._local_worker_keys()
+                extra.append(load_public(self.local_keys[1]))
+            return start_authenticator(self.ctx, AllowList(allowed.pop(), extra))
+        except SecurityError as exc:
+            raise StartupError(f"curve_allowed_keys: {exc}") from exc
+
+    def _local_worker_keys(self) -> tuple[Path, Path]:
+        """tandemd's public key and a fresh key pair for its own local workers, 0600 in
+        the runtime directory: (server public key file, worker secret key file)."""
+        keys = self.runtime_dir / f"keys-{os.getpid()}"
+        shutil.rmtree(keys, ignore_errors=True)
+        _, worker_secret = write_keypair(keys, "local-worker")
+        public, _ = load_secret(self.config.dispatch.curve_secret_key)
+        server_public = keys / "server.key"
+        server_public.write_text(f'metadata\ncurve\n    public-key = "{public.decode()}"\n')
+        server_public.chmod(0o600)
+        return server_public, worker_secret
+
+    def _bind(
+        self, section: str, kind: int, endpoint: str, secret: str, **kwargs: Any
+    ) -> zmq.Socket[bytes]:
+        try:
+            sock = bind_server(self.ctx, kind, endpoint, curve_secret_key=secret, **kwargs)
+        except zmq.ZMQError as exc:
+            raise StartupError(f"{section}.endpoint = {endpoint!r}: cannot bind: {exc}") from exc
+        except SecurityError as exc:
+            raise StartupError(f"{section}.curve_secret_key: {exc}") from exc
+        self.monitors.append((HandshakeMonitor(sock, section, self.metrics), sock))
+        return sock
+
     def _bind_publisher(self) -> Publisher:
         cfg = self.config.publish
-        try:
-            return Publisher(self.ctx, cfg.endpoint, cfg.hwm)
-        except zmq.ZMQError as exc:
-            raise StartupError(f"publish.endpoint = {cfg.endpoint!r}: cannot bind: {exc}") from exc
+        options = {zmq.SNDHWM: cfg.hwm}
+        sock = self._bind("publish", zmq.PUB, cfg.endpoint, cfg.curve_secret_key, options=options)
+        return Publisher(sock)
 
     def _bind_dispatcher(self) -> Dispatcher:
         cfg = self.config.dispatch
         endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/workers.sock"
-        try:
-            sock = bind_router(self.ctx, endpoint, cfg.max_message_bytes)
-        except zmq.ZMQError as exc:
-            raise StartupError(f"dispatch.endpoint = {endpoint!r}: cannot bind: {exc}") from exc
+        sock = self._bind(
+            "dispatch",
+            zmq.ROUTER,
+            endpoint,
+            cfg.curve_secret_key,
+            max_bytes=cfg.max_message_bytes,
+        )
         return Dispatcher(
             sock,
             self.metrics,
@@ -105,36 +163,30 @@ class Tandemd:
         return hub
 
     def _add_workers(self) -> None:
-        cfg = self.config
         for kind in KINDS:
-            pool = getattr(cfg.workers, kind)
+            pool = getattr(self.config.workers, kind)
             for n in range(pool.count):
-                self.children.add(
-                    f"worker-{kind}-{n}",
-                    [
-                        "daemon.workers",
-                        "--kind",
-                        kind,
-                        "--endpoint",
-                        self.dispatcher.endpoint,
-                        "--capacity",
-                        str(pool.capacity),
-                        "--analyzers",
-                        ",".join(pool.analyzers),
-                        "--options",
-                        json.dumps(pool.options),
-                        "--threads",
-                        str(pool.threads),
-                        "--heartbeat-ms",
-                        str(cfg.dispatch.heartbeat_interval_ms),
-                        "--liveness",
-                        str(cfg.dispatch.heartbeat_liveness),
-                        "--log-level",
-                        cfg.log.level,
-                    ],
-                    restart=True,
-                    restart_on_success=True,
-                )
+                argv = ["daemon.workers", *self._worker_args(kind, pool)]
+                self.children.add(f"worker-{kind}-{n}", argv, restart=True, restart_on_success=True)
+
+    def _worker_args(self, kind: str, pool: WorkerPoolConfig) -> list[str]:
+        cfg = self.config
+        # A wildcard bind address is reached locally through loopback.
+        endpoint = re.sub(r"^tcp://(0\.0\.0\.0|\*)", "tcp://127.0.0.1", self.dispatcher.endpoint)
+        args = {
+            "--kind": kind,
+            "--endpoint": endpoint,
+            "--capacity": str(pool.capacity),
+            "--analyzers": ",".join(pool.analyzers),
+            "--options": json.dumps(pool.options),
+            "--threads": str(pool.threads),
+            "--heartbeat-ms": str(cfg.dispatch.heartbeat_interval_ms),
+            "--liveness": str(cfg.dispatch.heartbeat_liveness),
+            "--log-level": cfg.log.level,
+        }
+        if self.local_keys is not None:
+            args["--server-key"], args["--key"] = (str(p) for p in self.local_keys)
+        return [part for pair in args.items() for part in pair]
 
     def _add_ingest(self) -> None:
         for stream in self.config.streams:
@@ -165,6 +217,8 @@ class Tandemd:
         poller = zmq.Poller()
         poller.register(self.hub.sock, zmq.POLLIN)
         poller.register(self.dispatcher.sock, zmq.POLLIN)
+        for monitor, _ in self.monitors:
+            poller.register(monitor.sock, zmq.POLLIN)
         while not self.stop_requested:
             self._turn(poller)
             self._maybe_start_ingest()
@@ -177,6 +231,9 @@ class Tandemd:
             self.hub.handle_incoming()
         if self.dispatcher.sock in events:
             self.dispatcher.handle_incoming()
+        for monitor, _ in self.monitors:
+            if monitor.sock in events:
+                monitor.handle_incoming()
         self.dispatcher.dispatch()
         self.hub.flush_credits()
         now = time.monotonic()
@@ -233,9 +290,13 @@ class Tandemd:
         self.dispatcher.stop_workers()
         self.children.terminate_all()
         self.children.wait_all(WORKER_STOP_GRACE_S)
+        for monitor, monitored in self.monitors:
+            monitor.close(monitored)
         self.hub.close()
         self.dispatcher.sock.close()
         self.publisher.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.ctx.term()
         log.info("stopped")
 

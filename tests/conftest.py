@@ -8,10 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.media import encode_clip
 
@@ -116,3 +119,22 @@ def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.05) ->
             return True
         time.sleep(interval_s)
     return False
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of tandemd's /metrics, keyed by (name, sorted labels)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """One sample's value; 0 when absent, NaN while the endpoint is not up yet."""
+    try:
+        samples = scrape(port)
+    except (urllib.error.URLError, ConnectionError):
+        return float("nan")
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

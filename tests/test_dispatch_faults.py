@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from tests.conftest import children_of, free_port, wait_until
+from tests.conftest import children_of, free_port, metric, wait_until
 from tests.media import encode_clip
-from tests.test_end_to_end import collect_until_ended, scrape
+from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow
 LIVENESS_S = 0.6  # 200 ms heartbeats, 3 missed
@@ -61,10 +61,6 @@ def vision_workers(daemon_pid: int) -> list[int]:
         if b"daemon.workers" in cmdline and b"vision" in cmdline:
             out.append(pid)
     return sorted(out)
-
-
-def metric(port: int, name: str, **labels: str) -> float:
-    return scrape(port).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def next_records(sub: Subscriber, n: int, timeout_s: float = 10) -> list[dict]:

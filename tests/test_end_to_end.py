@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.publishing.subscriber import Subscriber
-from tests.conftest import alive, children_of, free_port
+from tests.conftest import alive, children_of, free_port, scrape
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +37,6 @@ endpoint = "tcp://127.0.0.1:{pub}"
 [metrics]
 port = {metrics}
 """
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
 
 
 def collect_until_ended(sub: Subscriber, streams: list[str], timeout_s: float):

@@ -11,16 +11,13 @@ CLOSE_LINGER_MS = 1000  # on shutdown, give subscribers this long to receive the
 
 
 class Publisher:
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, hwm: int) -> None:
-        self.sock = ctx.socket(zmq.PUB)
-        self.sock.setsockopt(zmq.SNDHWM, hwm)
-        self.sock.setsockopt(zmq.LINGER, CLOSE_LINGER_MS)
-        self.sock.bind(endpoint)
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+        self.sock = sock  # a bound PUB socket (see daemon.endpoints.bind_server)
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def publish(self, kind: str, stream: str, record: dict[str, Any]) -> None:
         body = json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
         self.sock.send_multipart([f"{kind}.{stream}".encode(), body])
 
     def close(self) -> None:
-        self.sock.close()
+        self.sock.close(linger=CLOSE_LINGER_MS)

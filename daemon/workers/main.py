@@ -22,6 +22,8 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--heartbeat-ms", type=int, default=1000)
     p.add_argument("--liveness", type=int, default=3)
+    p.add_argument("--server-key", help="tandemd's public key file (CURVE endpoints)")
+    p.add_argument("--key", help="this worker's secret key file (CURVE endpoints)")
     p.add_argument("--log-level", default="info")
     return p
 
@@ -46,9 +48,14 @@ def run(args: argparse.Namespace) -> int:
     except (analyzers.UnknownAnalyzerError, ValueError) as exc:
         logging.getLogger("worker").error("%s", exc)
         return 2
+    if bool(args.server_key) != bool(args.key):
+        logging.getLogger("worker").error("--server-key and --key go together")
+        return 2
     worker = Worker(
         args.endpoint, args.kind, built, args.capacity, args.heartbeat_ms, args.liveness
     )
+    if args.key:
+        worker.curve = (args.server_key, args.key)
     return worker.run()
 
 

@@ -6,6 +6,7 @@ result, heartbeats tandemd, and re-registers by itself when tandemd goes silent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ import torch
 import zmq
 
 from daemon import protocol
+from daemon.security import secure_client
 from daemon.workers.analyzers import Analyzer, Modality, WorkItem
 
 log = logging.getLogger("worker")
@@ -45,6 +47,8 @@ class Worker:
         self.liveness = liveness
         self.name = f"{socket.gethostname()}:{os.getpid()}:{kind}"
         self.stopping = False
+        self.welcomed = False
+        self.curve: tuple[str, str] | None = None  # (server public key file, our secret key file)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._pending: deque[tuple[protocol.VideoItem | protocol.AudioItem, Any]] = deque()
 
@@ -69,19 +73,12 @@ class Worker:
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 256 * 1024 * 1024)
+        if self.curve is not None:
+            secure_client(sock, *self.curve)
         sock.connect(self.endpoint)
         self._pending.clear()
+        self.welcomed = False
         try:
-            self._send(
-                sock,
-                protocol.Register(
-                    v=protocol.PROTOCOL_VERSION,
-                    kind=self.kind,
-                    capacity=self.capacity,
-                    analyzers=[a.name for a in self.analyzers],
-                    name=self.name,
-                ),
-            )
             return self._serve(sock)
         finally:
             sock.close()
@@ -102,11 +99,23 @@ class Worker:
                 self._send(sock, self._answer(header, payload))
             now = time.monotonic()
             if now - last_sent >= self.heartbeat_s:
-                self._send(sock, protocol.Heartbeat(v=protocol.PROTOCOL_VERSION))
+                # Until tandemd welcomes us, every heartbeat slot re-sends the registration.
+                self._send(sock, self._beat())
                 last_sent = now
             if now - last_heard > self.heartbeat_s * self.liveness:
                 return None
         return 0
+
+    def _beat(self) -> protocol.BaseMessage:
+        if self.welcomed:
+            return protocol.Heartbeat(v=protocol.PROTOCOL_VERSION)
+        return protocol.Register(
+            v=protocol.PROTOCOL_VERSION,
+            kind=self.kind,
+            capacity=self.capacity,
+            analyzers=[a.name for a in self.analyzers],
+            name=self.name,
+        )
 
     def _on_message(self, frames: list[zmq.Frame]) -> int | None:
         try:
@@ -122,6 +131,7 @@ class Worker:
         elif isinstance(msg, protocol.Stop):
             self.stopping = True
         elif isinstance(msg, protocol.Welcome):
+            self.welcomed = True
             self.heartbeat_s = msg.heartbeat_ms / 1000
             self.liveness = msg.liveness
             log.info("registered with tandemd at %s", self.endpoint)
@@ -156,7 +166,10 @@ class Worker:
         )
 
     def _send(self, sock: zmq.Socket[bytes], msg: protocol.BaseMessage) -> None:
-        sock.send(protocol.encode(msg))
+        # Never block: with no connection (tandemd down, handshake refused) a DEALER send
+        # would wait forever. What cannot go now is moot: tandemd re-sends lost items.
+        with contextlib.suppress(zmq.Again):
+            sock.send(protocol.encode(msg), zmq.NOBLOCK)
 
 
 def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Frame) -> WorkItem:

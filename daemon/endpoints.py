@@ -1,0 +1,74 @@
+"""Server sockets of tandemd: options and security set before bind, and a monitor that
+counts refused handshakes (wrong key, wrong mechanism) per socket."""
+
+from __future__ import annotations
+
+import logging
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from daemon.logs import RATE_LIMITED
+from daemon.metrics import Metrics
+from daemon.security import secure_server
+
+log = logging.getLogger("security")
+HANDSHAKE_FAILURES = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "unauthorized",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "handshake",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake",
+}
+
+
+def bind_server(
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    kind: int,
+    endpoint: str,
+    max_bytes: int | None = None,
+    curve_secret_key: str = "",
+    options: dict[int, int] | None = None,
+) -> zmq.Socket[bytes]:
+    """A socket of `kind` bound to `endpoint`, every option set before the bind."""
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    for option, value in (options or {}).items():
+        sock.setsockopt(option, value)
+    if max_bytes is not None:
+        sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+    if kind == zmq.ROUTER:
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    try:
+        if curve_secret_key:
+            secure_server(sock, curve_secret_key)
+        sock.bind(endpoint)
+    except Exception:
+        sock.close()
+        raise
+    return sock
+
+
+class HandshakeMonitor:
+    """Counts handshakes a socket refused in tandem_messages_rejected_total."""
+
+    def __init__(self, sock: zmq.Socket[bytes], name: str, metrics: Metrics) -> None:
+        self.name = name
+        self.metrics = metrics
+        events = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+        self.sock = sock.get_monitor_socket(events | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+    def handle_incoming(self) -> None:
+        while self.sock.poll(0, zmq.POLLIN):
+            event = recv_monitor_message(self.sock)
+            reason = HANDSHAKE_FAILURES.get(zmq.Event(event["event"]), "handshake")
+            self.metrics.rejected.labels(self.name, reason).inc()
+            log.warning(
+                "%s socket refused a peer's handshake: %s (code %s)",
+                self.name,
+                reason,
+                event["value"],
+                extra=RATE_LIMITED,
+            )
+
+    def close(self, monitored: zmq.Socket[bytes]) -> None:
+        monitored.disable_monitor()
+        self.sock.close()
