@@ -53,12 +53,21 @@ class HandshakeMonitor:
     def __init__(self, sock: zmq.Socket[bytes], name: str, metrics: Metrics) -> None:
         self.name = name
         self.metrics = metrics
-        events = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-        self.sock = sock.get_monitor_socket(events | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        events = (
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | zmq.EVENT_DISCONNECTED
+        )
+        self.sock = sock.get_monitor_socket(events)
 
     def handle_incoming(self) -> None:
         while self.sock.poll(0, zmq.POLLIN):
             event = recv_monitor_message(self.sock)
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                # Includes ZeroMQ closing a peer that sent more than max_message_bytes.
+                self.metrics.disconnects.labels(self.name).inc()
+                continue
             reason = HANDSHAKE_FAILURES.get(zmq.Event(event["event"]), "handshake")
             self.metrics.rejected.labels(self.name, reason).inc()
             log.warning(

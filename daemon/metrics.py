@@ -80,6 +80,13 @@ class Metrics:
             ["socket", "reason"],
             registry=registry,
         )
+        self.disconnects = Counter(
+            "tandem_peer_disconnects_total",
+            "Peer connections closed, by socket (ZeroMQ also closes a peer that sends a "
+            "message over max_message_bytes).",
+            ["socket"],
+            registry=registry,
+        )
         self.fused = Counter(
             "tandem_fused_records_total",
             "Fused window records published.",

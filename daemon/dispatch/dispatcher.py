@@ -231,7 +231,7 @@ class Dispatcher:
             self.sock.send_multipart([identity, protocol.encode(msg)])
 
     def _reject(self, identity: bytes, exc: protocol.ProtocolError) -> None:
-        self.metrics.rejected.labels("workers", exc.reason).inc()
+        self.metrics.rejected.labels("dispatch", exc.reason).inc()
         log.warning(
             "dropped a message from worker peer %s: %s", identity.hex(), exc, extra=RATE_LIMITED
         )
