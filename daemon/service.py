@@ -287,7 +287,8 @@ class Tandemd:
         self._run_until(poller, DRAIN_BUDGET_S, self._drained)
         self.dispatcher.give_up_all("shutdown")  # counted, and fusion stops waiting
         self.pipeline.publish_due(time.monotonic(), flush=True)
-        self.dispatcher.stop_workers()
+        # Local workers get SIGTERM; remote ones are left running: they notice tandemd's
+        # silence and register again when it is back.
         self.children.terminate_all()
         self.children.wait_all(WORKER_STOP_GRACE_S)
         for monitor, monitored in self.monitors:

@@ -152,3 +152,41 @@ def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tm
             os.kill(victim, signal.SIGCONT)
         assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 10)
         assert wait_until(lambda: next_records(sub, 1)[0]["missing"] == [], 10)
+
+
+def test_worker_registers_again_with_a_restarted_tandemd(tandemd, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    dispatch, pub, port = free_port(), free_port(), free_port()
+    text = config(tmp_path, pub, port, LIVE, vision=0).replace(
+        "[dispatch]", f'[dispatch]\nendpoint = "tcp://127.0.0.1:{dispatch}"'
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "worker",
+            "--kind",
+            "vision",
+            "--endpoint",
+            f"tcp://127.0.0.1:{dispatch}",
+            "--heartbeat-ms",
+            "200",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        first = tandemd(text)
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 30)
+        assert first.stop() == 0
+        time.sleep(1.0)
+        assert worker.poll() is None, "a remote worker outlives tandemd"
+        tandemd(text)
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 30)
+    finally:
+        worker.terminate()
+        worker.wait(10)

@@ -125,10 +125,6 @@ class Dispatcher:
                 self.metrics.worker_deaths.labels(peer.kind).inc()
                 self._forget(peer)
 
-    def stop_workers(self) -> None:
-        for peer in self.peers.values():
-            self._send(peer.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
-
     def give_up_all(self, reason: str) -> None:
         """Report everything still held as lost (shutdown with no worker left)."""
         for kind in KINDS:
