@@ -1,0 +1,155 @@
+"""Transport: tandemd's dispatcher to a real worker process, against raw pyzmq PUSH/PULL
+of the same payload between two processes, over ipc and tcp, in the same run.
+
+Ours is the whole round trip a frame takes: header encode and validation, credit-based
+flow control, the worker decoding the item into a tensor and answering with a result
+that tandemd validates. The worker runs no analyzer, so only transport is measured.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import tempfile
+import time
+
+import numpy as np
+import zmq
+from prometheus_client import CollectorRegistry
+
+from bench.core import Row, row
+from daemon import protocol
+from daemon.dispatch.dispatcher import Dispatcher
+from daemon.dispatch.peers import Held
+from daemon.endpoints import bind_server
+from daemon.metrics import Metrics
+
+SIZES = {"640x360": (360, 640), "1280x720": (720, 1280)}
+CAPACITY = 16
+
+
+def _raw_pull(endpoint: str, count: int) -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PULL)
+    sock.connect(endpoint)
+    for _ in range(count):
+        sock.recv(copy=False)
+    sock.close()
+    ctx.term()
+
+
+def raw_push_pull(endpoint: str, payload: np.ndarray, count: int) -> float:
+    """Messages per second from a PUSH here to a PULL in another process."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.bind(endpoint)
+    receiver = mp.get_context("spawn").Process(target=_raw_pull, args=(endpoint, count + 1))
+    receiver.start()
+    sock.send(payload, copy=False)  # blocks until the peer is connected: not timed
+    start = time.perf_counter()
+    for _ in range(count):
+        sock.send(payload, copy=False)
+    receiver.join()
+    seconds = time.perf_counter() - start
+    sock.close(linger=0)
+    ctx.term()
+    return count / seconds
+
+
+def _worker(endpoint: str) -> None:
+    from daemon.workers.worker import Worker
+
+    Worker(endpoint, "vision", [], CAPACITY).run()
+
+
+def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
+    """Items per second through the real Dispatcher to a real worker and back."""
+    ctx = zmq.Context()
+    answered = 0
+
+    def on_released(_: Held) -> None:
+        nonlocal answered
+        answered += 1
+
+    sock = bind_server(ctx, zmq.ROUTER, endpoint, max_bytes=64 << 20)
+    disp = Dispatcher(
+        sock,
+        Metrics(CollectorRegistry()),
+        1000,
+        3,
+        on_result=lambda r: True,
+        on_released=on_released,
+        on_lost=lambda h, r: None,
+    )
+    worker = mp.get_context("spawn").Process(target=_worker, args=(disp.endpoint,))
+    worker.start()
+    while not disp.peers:
+        disp.handle_incoming()
+        time.sleep(0.01)
+    h, w, _ = payload.shape
+    frame = zmq.Frame(payload)
+    start = time.perf_counter()
+    for seq in range(count):
+        header = protocol.VideoItem(
+            v=protocol.PROTOCOL_VERSION,
+            stream="bench",
+            seq=seq,
+            pts=seq / 30,
+            duration=1 / 30,
+            wall=time.time(),
+            shape=(h, w, 3),
+        )
+        disp.enqueue(Held(header, frame, time.monotonic()))
+    while answered < count:
+        disp.dispatch()
+        if sock.poll(100, zmq.POLLIN):
+            disp.handle_incoming()
+    seconds = time.perf_counter() - start
+    worker.terminate()
+    worker.join()
+    sock.close()
+    ctx.term()
+    return count / seconds
+
+
+def run(quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    tmp = tempfile.mkdtemp(prefix="tandem-bench-")
+    for label, (h, w) in SIZES.items():
+        payload = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+        count = (300 if quick else 2000) * (4 if h == 360 else 1)
+        for transport in ("ipc", "tcp"):
+            raw = raw_push_pull(_fixed(_endpoint(transport, tmp, 0)), payload, count)
+            ours = dispatched(_endpoint(transport, tmp, 1), payload, count)
+            gb = payload.nbytes / 1e9
+            rows.append(
+                row(f"transport {label} {transport}", ours, "frames/s", "raw pyzmq PUSH/PULL", raw)
+            )
+            rows.append(
+                row(
+                    f"transport {label} {transport}",
+                    ours * gb,
+                    "GB/s",
+                    "raw pyzmq PUSH/PULL",
+                    raw * gb,
+                )
+            )
+    return rows
+
+
+def _endpoint(transport: str, tmp: str, n: int) -> str:
+    return f"ipc://{tmp}/b{n}.sock" if transport == "ipc" else "tcp://127.0.0.1:*"
+
+
+def _endpoint(transport: str, tmp: str, n: int) -> str:
+    return f"ipc://{tmp}/b{n}.sock" if transport == "ipc" else "tcp://127.0.0.1:*"
+
+
+def _fixed(endpoint: str) -> str:
+    """PUSH/PULL needs a concrete port for the receiver process to connect to."""
+    if endpoint.endswith(":*"):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return endpoint
