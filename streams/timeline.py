@@ -4,8 +4,11 @@ Sources restart their timestamps (an encoder reboot, a concatenated transport st
 jump (a camera's clock set), wrap (MPEG-TS counts 33 bits of 90 kHz: every 26.5 hours)
 and reconnect (a new session starts from its own zero). `MediaClock` keeps one offset
 per source container so that media time = source time + offset, and moves the offset
-whenever a track's next timestamp is not where that track left off; audio and video of
-one container share the offset, so they stay lined up through every repair.
+whenever a track's next timestamp is not where that track left off. Each track keeps
+its own offset from there: at a restart the tracks of one container are cut at different
+points (the decoder holds frames back), so a shared offset would be moved twice. Each
+track continues where it ended, and tracks end within a frame of each other, so audio
+and video stay lined up through every repair.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ClockStats:
 class _Track:
     last: float  # media time of the track's latest frame
     step: float  # its typical frame duration, used to place the frame after a jump
+    offset: float | None  # media time - source time; None: take the session's
 
 
 @dataclass
@@ -50,6 +54,8 @@ class MediaClock:
         self.stats.sessions += 1
         self._anchor = self.end + gap_s if self._tracks else 0.0
         self._offsets.clear()
+        for track in self._tracks.values():
+            track.offset = None
 
     def set_origin(self, group: str, origin_s: float) -> None:
         """The container's start time: its zero, shared by all its tracks."""
@@ -64,25 +70,29 @@ class MediaClock:
         """Media time of a frame of `track` (in container `group`) at `source_s`."""
         if group not in self._offsets:
             self._offsets[group] = self._anchor - source_s
-        t = source_s + self._offsets[group]
         state = self._tracks.get(track)
         if state is None:
-            self._tracks[track] = _Track(max(t, 0.0), step_s)
-            return max(t, 0.0)
+            t = max(0.0, source_s + self._offsets[group])
+            self._tracks[track] = _Track(t, step_s, t - source_s)
+            return t
+        if state.offset is None:
+            state.offset = self._offsets[group]
+        t = source_s + state.offset
         if t < state.last - BACKWARD_TOLERANCE_S or t > state.last + FORWARD_TOLERANCE_S:
-            t = self._repair(group, state, source_s, t)
+            t = self._repair(state, source_s, t)
         t = max(t, state.last)  # never back, not even within the tolerance
         state.last, state.step = t, step_s or state.step
         return t
 
-    def _repair(self, group: str, track: _Track, source_s: float, t: float) -> float:
+    def _repair(self, track: _Track, source_s: float, t: float) -> float:
+        assert track.offset is not None
         back = track.last - t
         if abs(back - MPEGTS_WRAP_S) < FORWARD_TOLERANCE_S:
-            self._offsets[group] += MPEGTS_WRAP_S
+            track.offset += MPEGTS_WRAP_S
             self.stats.wraps += 1
             self.last_jump = "33-bit timestamp wraparound"
         else:
-            self._offsets[group] = track.last + track.step - source_s
+            track.offset = track.last + track.step - source_s
             self.stats.jumps += 1
             self.last_jump = f"timestamps jumped by {-back:+.3f} s"
-        return source_s + self._offsets[group]
+        return source_s + track.offset
