@@ -136,7 +136,9 @@ class Pipeline:
         held.header = self.timelines[held.header.stream].rebase(held.header)
         h = held.header
         if h.sender_wall is not None:
+            # Fusion publishes the mapping; workers need not see it.
             self.sender_offset[h.stream] = h.sender_wall - h.pts
+            held.header = h = h.model_copy(update={"sender_wall": None})
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
         self.dispatcher.enqueue(held)
 

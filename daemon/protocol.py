@@ -187,6 +187,9 @@ class ProtocolError(Exception):
 
 
 def encode(msg: BaseMessage) -> bytes:
+    if isinstance(msg, VideoItem | AudioItem) and msg.sender_wall is None:
+        # Absent rather than null: workers of an older install do not know the field.
+        return msg.model_dump_json(exclude={"sender_wall"}).encode()
     return msg.model_dump_json().encode()
 
 

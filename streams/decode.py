@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from fractions import Fraction
 
@@ -50,13 +51,27 @@ def open_container(
 def _hwaccel(spec: SourceSpec) -> HWAccel | None:
     if spec.hwaccel != "cuda":
         return None
-    if "cuda" not in hwdevices_available():
+    problem = _cuda_problem()
+    if problem:
         log.warning(
-            "stream %r: hwaccel = cuda but no CUDA device is available: software decode",
+            "stream %r: hwaccel = cuda but no CUDA device is available (%s): software decode",
             spec.stream_id,
+            problem,
         )
         return None
     return HWAccel("cuda", allow_software_fallback=True)
+
+
+@functools.cache
+def _cuda_problem() -> str:
+    """Why a CUDA decoder cannot be set up here, or "" if it can (probed once)."""
+    if "cuda" not in hwdevices_available():
+        return "FFmpeg has no CUDA support"
+    try:
+        HWAccel("cuda").create(av.Codec("h264", "r"))
+    except (av.FFmpegError, OSError) as exc:
+        return str(exc)
+    return ""
 
 
 def configure_video(spec: SourceSpec, stream: av.VideoStream) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from streams import AudioChunk, SourceError, SourceSpec, SourceStats, VideoFrame, open_source
 from tests.conftest import free_port
+from tests.ingest_peer import need
 from tests.media import encode_clip
 
 SILENT_SERVER = """
@@ -95,3 +96,20 @@ def test_100_silent_opens_leak_neither_threads_nor_fds(silent_port: int) -> None
         with pytest.raises(SourceError, match="cannot open"):
             list(open_source(spec))
     assert (_fds(), _threads()) == (fds, threads)
+
+
+def test_hls_playlist_over_http(http_dir: tuple[Path, int]) -> None:
+    folder, port = http_dir
+    clip = encode_clip(folder / "src.mp4", seconds=4.0)
+    subprocess.run(
+        [need("ffmpeg"), "-nostdin", "-loglevel", "error", "-i", str(clip), "-c", "copy",
+         "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(folder / "live.m3u8")],
+        check=True,
+    )  # fmt: skip
+    stats = SourceStats()
+    url = f"http://127.0.0.1:{port}/live.m3u8"
+    items = list(open_source(SourceSpec("hls", url, fps=5, width=160, height=120), stats))
+    video = [i for i in items if isinstance(i, VideoFrame)]
+    assert stats.video_frames_decoded == 120 and len(video) == 20
+    assert [round(v.pts, 1) for v in video] == [round(i * 0.2, 1) for i in range(20)]
+    assert any(isinstance(i, AudioChunk) for i in items)

@@ -146,3 +146,29 @@ def test_rtsp_over_tcp_pushed_to_a_listening_stream(tmp_path: Path) -> None:
     finally:
         stop_process(sender)
         peer.close()
+
+
+def test_rtp_mpegts_source(tmp_path: Path) -> None:
+    port = free_port() & ~1  # RTP on an even port, RTCP on the next
+    spec = SourceSpec(
+        "rtp",
+        f"rtp://127.0.0.1:{port}?localaddr=127.0.0.1",
+        format="rtp",
+        live=True,
+        fps=5,
+        width=160,
+        height=120,
+        open_timeout_s=5.0,
+        read_timeout_s=2.0,
+    )
+    target = f"rtp://127.0.0.1:{port}?localaddr=127.0.0.1&pkt_size=1316"
+    sender = ffmpeg_push("-f", "rtp_mpegts", target)
+    peer = IngestPeer(tmp_path, spec)
+    try:
+        assert peer.pump_until(lambda: len(peer.of(protocol.VideoItem)) >= 10, 15), peer.states()
+        assert peer.pump_until(lambda: len(peer.of(protocol.AudioItem)) >= 2, 5)
+        assert_rising([v.pts for v in peer.of(protocol.VideoItem)])
+        assert peer.stop() == 0
+    finally:
+        stop_process(sender)
+        peer.close()

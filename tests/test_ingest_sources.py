@@ -146,3 +146,17 @@ def test_looped_file_carries_media_time_on(tmp_path: Path) -> None:
         assert not isinstance(event, Finished) or event.reason == "stopped"
     assert opened == 3
     assert times == pytest.approx([i * 0.2 for i in range(15)], abs=0.05)
+
+
+def test_hwaccel_cuda_without_a_gpu_falls_back_to_software_with_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from streams.decode import _cuda_problem
+
+    if not _cuda_problem():
+        pytest.skip("a CUDA device is present: this checks the fallback")
+    clip = encode_clip(tmp_path / "c.mp4", seconds=1.0, audio=False)
+    with caplog.at_level("WARNING", logger="streams"):
+        video, _ = split(list(open_source(SourceSpec("gpu", str(clip), fps=5, hwaccel="cuda"))))
+    assert len(video) == 5
+    assert "stream 'gpu': hwaccel = cuda but no CUDA device is available" in caplog.text
