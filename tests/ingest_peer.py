@@ -52,7 +52,10 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 class IngestPeer:
     """tandemd's side of one ingest process."""
 
-    def __init__(self, tmp: Path, spec: SourceSpec, bound: int = 16) -> None:
+    def __init__(
+        self, tmp: Path, spec: SourceSpec, bound: int = 16, credit: int = 64, replenish: bool = True
+    ) -> None:
+        self.credit, self.replenish = credit, replenish
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -81,8 +84,8 @@ class IngestPeer:
             self.messages.append((time.monotonic(), msg))
             if isinstance(msg, protocol.IngestHello):
                 self.identity = identity
-                self._send(protocol.Credit(v=protocol.PROTOCOL_VERSION, n=64))
-            elif isinstance(msg, protocol.VideoItem | protocol.AudioItem):
+                self._send(protocol.Credit(v=protocol.PROTOCOL_VERSION, n=self.credit))
+            elif isinstance(msg, protocol.VideoItem | protocol.AudioItem) and self.replenish:
                 self._send(protocol.Credit(v=protocol.PROTOCOL_VERSION, n=1))
 
     def pump_until(self, predicate: Any, timeout_s: float) -> bool:

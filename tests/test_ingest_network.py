@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon import protocol
+from daemon.ingest.process import HANDOFF_BOUND
 from streams import SourceSpec
 from tests.conftest import free_port
 from tests.ingest_peer import IngestPeer, ffmpeg_push, need, stop_process
@@ -171,4 +172,35 @@ def test_rtp_mpegts_source(tmp_path: Path) -> None:
         assert peer.stop() == 0
     finally:
         stop_process(sender)
+        peer.close()
+
+
+def test_live_stream_outrunning_its_consumer_drops_oldest_within_its_bound(
+    tmp_path: Path,
+) -> None:
+    spec = SourceSpec(
+        "busy",
+        "testsrc2=size=320x240:rate=30",
+        format="lavfi",
+        live=True,
+        audio=False,
+        pace="realtime",
+        fps=30,
+        width=160,
+        height=120,
+    )
+    peer = IngestPeer(tmp_path, spec, bound=4, credit=2, replenish=False)
+    try:
+        peer.pump(3.0)
+        counters = peer.counters()
+        drops = peer.of(protocol.IngestStats)[-1].drops.get("video:backpressure", 0)
+        received = len(peer.of(protocol.VideoItem))
+        assert received == 2  # no more credit, no more items
+        assert drops >= 30  # the rest was dropped, oldest first, and counted
+        # Sampled but neither sent nor dropped: in the ring (bound 4), in the decode
+        # thread's handoff (HANDOFF_BOUND) or in between (1). Never more.
+        held = counters["video_frames_sampled"] - drops - received
+        assert 0 <= held <= 4 + HANDOFF_BOUND + 1
+        assert peer.stop() == 0
+    finally:
         peer.close()
