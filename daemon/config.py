@@ -51,11 +51,29 @@ class StreamConfig(_Section):
     priority: int = Field(0, ge=-100, le=100)
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(10.0, gt=0, le=300)
+    # A second source for the audio (video then comes from `url` only), its format.
+    audio_url: str | None = Field(None, min_length=1)
+    audio_format: str | None = None
+    keep_aspect: bool = False  # fit inside width x height keeping the aspect (even sides)
+    loop: bool = False  # mode = "file": start over at the end, media time carries on
+    start_offset_s: float = Field(0.0, ge=0)  # seek here first (files); media time 0 is here
+    hwaccel: Literal["none", "cuda"] = "none"  # cuda: NVDEC if a GPU is there, else software
+    decode_threads: int = Field(1, ge=0, le=16)  # 1 per stream process is cheapest; 0 = auto
+    skip_nonref: bool = True  # don't decode non-reference frames when fps <= source fps / 3
+    # A live source is reopened after an error or its end, forever, waiting between
+    # attempts an exponential backoff from reconnect_min_s to reconnect_max_s with jitter.
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=600)
+    stall_timeout_s: float = Field(5.0, gt=0, le=300)  # no media this long: state "stalled"
 
     @model_validator(mode="after")
-    def _something_to_analyse(self) -> Self:
+    def _consistent(self) -> Self:
         if not (self.video or self.audio):
             raise ValueError("video and audio are both false: nothing to analyse")
+        if self.loop and self.mode != "file":
+            raise ValueError('loop: only for mode = "file" (a live source reconnects anyway)')
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s: larger than reconnect_max_s")
         return self
 
     @property

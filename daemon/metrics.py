@@ -132,7 +132,43 @@ class Metrics:
         )
         self.stream_up = Gauge(
             "tandem_stream_up",
-            "1 while the stream's source is open and delivering.",
+            "1 while the stream's source is open and delivering (state running).",
+            ["stream"],
+            registry=registry,
+        )
+        self.stream_state = Gauge(
+            "tandem_stream_state",
+            "1 for the stream's current health state, 0 for the others.",
+            ["stream", "state"],
+            registry=registry,
+        )
+        self.stream_transitions = Counter(
+            "tandem_stream_transitions_total",
+            "Health state changes of a stream, by the state entered.",
+            ["stream", "state"],
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "tandem_reconnects_total",
+            "Attempts to reopen a live source after an error or its end.",
+            ["stream"],
+            registry=registry,
+        )
+        self.discontinuities = Counter(
+            "tandem_timestamp_discontinuities_total",
+            "Source timestamp discontinuities repaired on the media timeline, by kind.",
+            ["stream", "kind"],
+            registry=registry,
+        )
+        self.corrupt_packets = Counter(
+            "tandem_corrupt_packets_total",
+            "Packets the demuxer flagged as corrupt, skipped.",
+            ["stream"],
+            registry=registry,
+        )
+        self.format_changes = Counter(
+            "tandem_format_changes_total",
+            "Mid-stream changes of video resolution or audio format, handled.",
             ["stream"],
             registry=registry,
         )

@@ -72,6 +72,11 @@ class Pipeline:
             s.id: s.latency_objective_ms / 1000 if s.mode == "live" else None
             for s in config.streams
         }
+        self._wanted = {
+            s.id: {m for m in ("video", "audio") if getattr(s, m)} for s in config.streams
+        }
+        # sender wall clock - media time (RTCP sender reports), per stream, once known
+        self.sender_offset: dict[str, float] = {}
         self.last_record: dict[str, dict[str, Any]] = {}
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
@@ -97,30 +102,40 @@ class Pipeline:
             pace=s.effective_pace,
             open_timeout_s=s.open_timeout_s,
             read_timeout_s=s.read_timeout_s,
+            audio_url=s.audio_url,
+            audio_format=s.audio_format,
+            keep_aspect=s.keep_aspect,
+            live=s.mode == "live",
+            loop=s.loop,
+            start_offset_s=s.start_offset_s,
+            hwaccel=s.hwaccel,
+            decode_threads=s.decode_threads,
+            skip_nonref=s.skip_nonref,
+            reconnect_min_s=s.reconnect_min_s,
+            reconnect_max_s=s.reconnect_max_s,
+            stall_timeout_s=s.stall_timeout_s,
         )
-        return json.dumps(
-            asdict(spec)
-            | {
-                "live": s.mode == "live",
-                "bound": s.queue,
-                "log_level": self.config.log.level,
-            }
-        )
+        return json.dumps(asdict(spec) | {"bound": s.queue, "log_level": self.config.log.level})
 
     # -- from ingest --------------------------------------------------------------
     def on_hello(self, stream: str, hello: protocol.IngestHello) -> None:
         self.timelines[stream].restart()
-        fuser = self.fusers[stream]
-        fuser.set_present("video", hello.video and fuser.tracks["video"].present)
-        fuser.set_present("audio", hello.audio and fuser.tracks["audio"].present)
-        self._status(stream, "running", None)
-        log.info(
-            "stream %s up (ingest pid %d, video: %s, audio: %s)",
-            stream,
-            hello.pid,
-            hello.video,
-            hello.audio,
+        log.info("stream %s: ingest process %d started", stream, hello.pid)
+
+    def on_state(self, msg: protocol.IngestState) -> None:
+        """A health transition: a log line, a `status.<stream>` message (the metric is
+        the hub's)."""
+        stream = msg.stream
+        if msg.state == "running" and msg.video is not None and msg.audio is not None:
+            fuser = self.fusers[stream]
+            wanted = self._wanted[stream]
+            fuser.set_present("video", msg.video and "video" in wanted)
+            fuser.set_present("audio", msg.audio and "audio" in wanted)
+        level = (
+            logging.WARNING if msg.state in ("stalled", "failed", "reconnecting") else logging.INFO
         )
+        log.log(level, "stream %s: %s -> %s: %s", stream, msg.previous, msg.state, msg.reason)
+        self._status(stream, msg.state, msg.reason, previous=msg.previous)
 
     def on_item(self, held: Held) -> None:
         held.header = self.timelines[held.header.stream].rebase(held.header)
@@ -128,6 +143,10 @@ class Pipeline:
         if objective is not None:
             held.deadline = held.header.wall + objective
         h = held.header
+        if h.sender_wall is not None:
+            # Fusion publishes the mapping; workers need not see it.
+            self.sender_offset[h.stream] = h.sender_wall - h.pts
+            held.header = h = h.model_copy(update={"sender_wall": None})
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
         self.dispatcher.enqueue(held)
 
@@ -138,9 +157,7 @@ class Pipeline:
         else:
             log.info("stream %s ended (%s)", stream, end.reason)
         if live and end.reason != "stopped":
-            # A live source comes back: ingest restarts and its timeline continues.
-            if end.reason == "error":
-                self._status(stream, "failed", end.error)
+            # The ingest process crashed; it restarts and the stream's timeline continues.
             return
         self.fusers[stream].on_end()
         # The status goes out once the stream's last window is published.
@@ -168,6 +185,8 @@ class Pipeline:
     def publish_due(self, now: float, flush: bool = False) -> None:
         for stream, fuser in self.fusers.items():
             for record in fuser.due(now, flush=flush):
+                if stream in self.sender_offset:
+                    record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
                 self.publisher.publish("fused", stream, record)
                 self.metrics.fused.labels(stream).inc()
                 if record["partial"]:
@@ -180,20 +199,21 @@ class Pipeline:
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self._digest(now)
 
-    def _status(self, stream: str, state: str, detail: str | None) -> None:
+    def _status(
+        self, stream: str, state: str, detail: str | None, previous: str | None = None
+    ) -> None:
         """Publish a `status.<stream>` message: the stream's state changed."""
-        self.publisher.publish(
-            "status",
-            stream,
-            {
-                "schema": RECORD_SCHEMA,
-                "type": "status",
-                "stream": stream,
-                "state": state,
-                "detail": detail,
-                "at": time.time(),
-            },
-        )
+        message = {
+            "schema": RECORD_SCHEMA,
+            "type": "status",
+            "stream": stream,
+            "state": state,
+            "detail": detail,
+            "at": time.time(),
+        }
+        if previous is not None:
+            message["previous"] = previous
+        self.publisher.publish("status", stream, message)
 
     def _digest(self, now: float) -> None:
         every = self.config.log.digest_s

@@ -9,7 +9,7 @@ payload sizes before anything else looks at them. See docs/protocol.md.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -17,6 +17,8 @@ PROTOCOL_VERSION = 1
 MAX_IMAGE_SIDE = 8192
 MAX_AUDIO_SAMPLES = 192000 * 60
 
+StreamState = Literal["starting", "running", "stalled", "reconnecting", "failed", "stopped"]
+STREAM_STATES: tuple[StreamState, ...] = get_args(StreamState)
 JsonValue = float | int | bool | str | None | list[Any] | dict[str, Any]
 Outputs = dict[str, dict[str, JsonValue]]
 
@@ -37,6 +39,7 @@ class VideoItem(BaseMessage):
     wall: float
     shape: tuple[int, int, int]
     dtype: Literal["uint8"] = "uint8"
+    sender_wall: float | None = None  # the source's own wall clock (RTCP), when known
 
     def payload_bytes(self) -> int:
         h, w, c = self.shape
@@ -54,6 +57,7 @@ class AudioItem(BaseMessage):
     rate: int = Field(ge=1000, le=384000)
     shape: tuple[int]
     dtype: Literal["float32"] = "float32"
+    sender_wall: float | None = None  # the source's own wall clock (RTCP), when known
 
     @property
     def duration(self) -> float:
@@ -80,6 +84,20 @@ class IngestStats(BaseMessage):
     stream: str
     counters: dict[str, int]
     drops: dict[str, int]  # "modality:reason" -> count
+
+
+class IngestState(BaseMessage):
+    """The stream's health state changed (streams/health.py). `video`/`audio` say what
+    the source carries once it is `running`."""
+
+    type: Literal["ingest_state"] = "ingest_state"
+    stream: str
+    state: StreamState
+    previous: StreamState
+    reason: str = Field(max_length=4096)
+    at: float
+    video: bool | None = None
+    audio: bool | None = None
 
 
 class IngestEnd(BaseMessage):
@@ -144,6 +162,7 @@ Message = Annotated[
     | AudioItem
     | IngestHello
     | IngestStats
+    | IngestState
     | IngestEnd
     | Credit
     | Stop
@@ -168,6 +187,9 @@ class ProtocolError(Exception):
 
 
 def encode(msg: BaseMessage) -> bytes:
+    if isinstance(msg, VideoItem | AudioItem) and msg.sender_wall is None:
+        # Absent rather than null: workers of an older install do not know the field.
+        return msg.model_dump_json(exclude={"sender_wall"}).encode()
     return msg.model_dump_json().encode()
 
 

@@ -153,6 +153,7 @@ class Tandemd:
                 on_hello=self.pipeline.on_hello,
                 on_item=self.pipeline.on_item,
                 on_end=self.pipeline.on_end,
+                on_state=self.pipeline.on_state,
             )
         except zmq.ZMQError as exc:
             raise StartupError(

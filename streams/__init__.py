@@ -1,18 +1,32 @@
 """Ingest: open a source, demux and decode it with PyAV, sample and stamp it on one media timeline.
 
 This package knows nothing of the daemon: it turns a `SourceSpec` into an iterator of
-`VideoFrame` and `AudioChunk` items. Who sends them where is the daemon's business.
+`VideoFrame` and `AudioChunk` items (`open_source` for one session, `run_stream` for a
+stream's whole life with reconnects), and keeps each stream's `Health` state machine.
+Who sends them where is the daemon's business.
 """
 
-from streams.source import Source, SourceError, open_source
+from streams.decode import SourceError
+from streams.health import STATES, Health, IllegalTransitionError, State, Transition
+from streams.live import Finished, Interrupted, Opened, run_stream
+from streams.source import Source, open_source
 from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
 
 __all__ = [
+    "STATES",
     "AudioChunk",
+    "Finished",
+    "Health",
+    "IllegalTransitionError",
+    "Interrupted",
+    "Opened",
     "Source",
     "SourceError",
     "SourceSpec",
     "SourceStats",
+    "State",
+    "Transition",
     "VideoFrame",
     "open_source",
+    "run_stream",
 ]

@@ -2,44 +2,76 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
 import av
 import numpy as np
 
-from streams.types import AudioChunk
+from streams.types import AudioChunk, SourceStats
+
+log = logging.getLogger("streams")
+# Audio arriving this far from where the samples so far end starts a new run of chunks
+# at its own time (a reconnect, a gap), rather than sliding the whole timeline.
+RESYNC_S = 0.25
 
 
 class AudioChunker:
     """Resamples decoded audio frames and cuts them into chunks of `chunk_s` seconds.
 
-    Chunk times come from the sample count since the first audio frame, so chunks tile
-    the timeline exactly; the resampler is FFmpeg's (swresample), reused for the stream.
+    Chunk times come from the sample count since the run's first frame, so chunks tile
+    the timeline exactly; a gap or jump in the frames' media time starts a new run. The
+    resampler is FFmpeg's (swresample), rebuilt when the input format or rate changes.
     """
 
-    def __init__(self, stream_id: str, rate: int, chunk_s: float) -> None:
+    def __init__(
+        self, stream_id: str, rate: int, chunk_s: float, stats: SourceStats | None = None
+    ) -> None:
         self.stream_id = stream_id
         self.rate = rate
         self.chunk_samples = max(1, round(rate * chunk_s))
+        self.stats = stats if stats is not None else SourceStats()
+        self.sender_offset: float | None = None  # sender wall clock - media time
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        self._buffer = np.empty(self.chunk_samples * 4, dtype=np.float32)
+        self._input: tuple[str, str, int] | None = None
+        self._buffer = np.empty(self.chunk_samples, dtype=np.float32)
         self._filled = 0
         self._origin: float | None = None
         self._emitted_samples = 0
         self._seq = 0
 
     def push(self, frame: av.AudioFrame, media_time: float) -> Iterator[AudioChunk]:
+        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self._input is not None and shape != self._input:
+            log.info("stream %r: audio format changed %s -> %s", self.stream_id, self._input, shape)
+            self.stats.format_changes += 1
+            yield from self._drain_resampler()
+        self._input = shape
         if self._origin is None:
             self._origin = media_time
+        elif abs(media_time - self._expected()) > RESYNC_S:
+            yield from self._drain_resampler()
+            if self._filled:
+                yield self._emit(self._filled)
+            self._origin, self._emitted_samples = media_time, 0
         for out in self._resampler.resample(frame):
             yield from self._append(out.to_ndarray().reshape(-1))
 
     def flush(self) -> Iterator[AudioChunk]:
-        for out in self._resampler.resample(None):
-            yield from self._append(out.to_ndarray().reshape(-1))
+        yield from self._drain_resampler()
         if self._filled:
             yield self._emit(self._filled)
+
+    def _expected(self) -> float:
+        assert self._origin is not None
+        return self._origin + (self._emitted_samples + self._filled) / self.rate
+
+    def _drain_resampler(self) -> Iterator[AudioChunk]:
+        """Take what the resampler holds; a flushed resampler is done, so start a new one."""
+        for out in self._resampler.resample(None):
+            yield from self._append(out.to_ndarray().reshape(-1))
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
 
     def _append(self, samples: np.ndarray) -> Iterator[AudioChunk]:
         pos = 0
@@ -61,6 +93,7 @@ class AudioChunker:
             capture_wall=time.time(),
             sample_rate=self.rate,
             samples=self._buffer[:n].copy(),
+            sender_wall=None if self.sender_offset is None else pts + self.sender_offset,
         )
         self._seq += 1
         self._emitted_samples += n

@@ -1,46 +1,66 @@
-"""Open a source with PyAV and turn it into sampled, resized, time-stamped items."""
+"""One session of a source: open its container(s), demux, decode, place frames on the
+media timeline and hand them to the emitter. Reconnecting is `streams.live`'s job."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import av
 import av.container
-from av.video.reformatter import VideoReformatter
 
-from streams.audio import AudioChunker
-from streams.sampling import FpsSampler
+from streams.decode import SourceError, configure_video, open_container
+from streams.emit import Emitter, Item
 from streams.timeline import MediaClock
-from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
+from streams.types import SourceSpec, SourceStats
 
-Item = VideoFrame | AudioChunk
-
-
-class SourceError(Exception):
-    """A source that cannot be opened or read. The message names the stream and its URL."""
+log = logging.getLogger("streams")
+__all__ = ["Source", "SourceError", "open_source"]
 
 
 def open_source(spec: SourceSpec, stats: SourceStats | None = None) -> Iterator[Item]:
     """Open the source and yield its items until it ends (see `Source`)."""
     with Source(spec, stats) as source:
         yield from source.items()
+        yield from source.emitter.flush()
+
+
+@dataclass
+class _Feed:
+    """One opened container and the streams of it we decode."""
+
+    group: str  # "main", or "audio" for a separate audio URL
+    url: str
+    container: av.container.InputContainer
+    video: av.VideoStream | None
+    audio: av.AudioStream | None
+    origin: float  # source seconds of media time 0 in this container
 
 
 class Source:
-    """One source: `open()` it, learn which modalities it has, then iterate `items()`.
+    """One session: `open()` it, learn which modalities it has, then iterate `items()`.
 
-    Raises SourceError when the source cannot be opened or has nothing to analyse.
-    A packet that fails to decode is counted in `stats.decode_errors` and skipped.
+    Raises SourceError when the source cannot be opened, has nothing to analyse, or
+    fails while reading. A packet that fails to decode, or that the demuxer flags as
+    corrupt, is counted in `stats` and skipped. Pass the clock and emitter of the stream
+    to continue its timeline from an earlier session.
     """
 
-    def __init__(self, spec: SourceSpec, stats: SourceStats | None = None) -> None:
+    def __init__(
+        self,
+        spec: SourceSpec,
+        stats: SourceStats | None = None,
+        clock: MediaClock | None = None,
+        emitter: Emitter | None = None,
+    ) -> None:
         self.spec = spec
         self.stats = stats if stats is not None else SourceStats()
-        self._container: av.container.InputContainer | None = None
-        self._video: av.VideoStream | None = None
-        self._audio: av.AudioStream | None = None
+        self.clock = clock if clock is not None else MediaClock()
+        self.emitter = emitter if emitter is not None else Emitter(spec, self.stats)
+        self._feeds: list[_Feed] = []
+        self._jumps = (self.clock.stats.jumps, self.clock.stats.wraps)
 
     def __enter__(self) -> Source:
         self.open()
@@ -51,128 +71,154 @@ class Source:
 
     @property
     def has_video(self) -> bool:
-        return self._video is not None
+        return any(f.video is not None for f in self._feeds)
 
     @property
     def has_audio(self) -> bool:
-        return self._audio is not None
+        return any(f.audio is not None for f in self._feeds)
 
-    def open(self) -> None:
+    def open(self, gap_s: float = 0.0) -> None:
+        """Open the container(s); the session's media continues `gap_s` after the last."""
         spec = self.spec
-        container = _open(spec)
-        video = container.streams.video[0] if spec.video and container.streams.video else None
-        audio = container.streams.audio[0] if spec.audio and container.streams.audio else None
-        if video is None and audio is None:
-            container.close()
+        try:
+            if spec.audio_url is None:
+                self._feeds.append(
+                    self._open("main", spec.url, spec.format, spec.video, spec.audio)
+                )
+            else:
+                if spec.video:
+                    self._feeds.append(self._open("main", spec.url, spec.format, True, False))
+                if spec.audio:
+                    self._feeds.append(
+                        self._open("audio", spec.audio_url, spec.audio_format, False, True)
+                    )
+        except SourceError:
+            self.close()
+            raise
+        if not (self.has_video or self.has_audio):
+            self.close()
             raise SourceError(
                 f"stream {spec.stream_id!r} ({spec.url}): no {_wanted(spec)} stream in the source"
             )
-        if video is not None:
-            # One single-threaded decoder per stream process: parallelism comes from streams.
-            video.codec_context.thread_count = 1
-        self._container, self._video, self._audio = container, video, audio
+        self.clock.start_session(gap_s)
+        for feed in self._feeds:
+            self.clock.set_origin(feed.group, feed.origin)
+        self.emitter.restart_pacing()
 
     def items(self) -> Iterator[Item]:
-        if self._container is None:
+        """Decode the session to its end. The emitter's partial audio is not flushed:
+        the next session of a live stream continues it."""
+        if not self._feeds:
             self.open()
-        assert self._container is not None
-        start = self._container.start_time
-        clock = MediaClock(None if start is None else start / 1_000_000)
-        emitter = _Emitter(self.spec, self.stats, clock)
-        selected = [s for s in (self._video, self._audio) if s is not None]
-        for packet in self._container.demux(selected):
+        for feed, packet in _merged(self._feeds, self._read_error):
+            if packet.is_corrupt:
+                self.stats.corrupt_packets += 1
+                continue
             try:
                 frames = packet.decode()
-            except av.error.InvalidDataError:
+            except (av.error.InvalidDataError, av.error.UndefinedError):
                 self.stats.decode_errors += 1
                 continue
             for frame in frames:
-                if isinstance(frame, av.VideoFrame | av.AudioFrame):
-                    yield from emitter.emit(frame)
-        yield from emitter.flush()
+                yield from self._frame(feed, frame)
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        for feed in self._feeds:
+            feed.container.close()
+        self._feeds = []
 
+    def _open(self, group: str, url: str, fmt: str | None, video: bool, audio: bool) -> _Feed:
+        container = open_container(self.spec, url, fmt, hwaccel=self.spec.hwaccel != "none")
+        vstream = container.streams.video[0] if video and container.streams.video else None
+        astream = container.streams.audio[0] if audio and container.streams.audio else None
+        if vstream is not None:
+            configure_video(self.spec, vstream)
+        start = (container.start_time or 0) / 1_000_000
+        offset = self.spec.start_offset_s
+        if offset > 0:
+            try:
+                container.seek(round((start + offset) * 1_000_000))
+            except av.FFmpegError as exc:
+                log.warning("stream %r (%s): cannot seek: %s", self.spec.stream_id, url, exc)
+        return _Feed(group, url, container, vstream, astream, start + offset)
 
-def _open(spec: SourceSpec) -> av.container.InputContainer:
-    try:
-        return av.open(
-            spec.url,
-            format=spec.format,
-            options=dict(spec.options),
-            timeout=(spec.open_timeout_s, spec.read_timeout_s),
+    def _frame(self, feed: _Feed, frame: object) -> Iterator[Item]:
+        if not isinstance(frame, av.VideoFrame | av.AudioFrame):
+            return
+        source_s = frame.time
+        if source_s is None:
+            self.stats.decode_errors += 1
+            return
+        if source_s < feed.origin - 1e-6 and self.spec.start_offset_s > 0:
+            return  # decoded from the keyframe before the start offset
+        if isinstance(frame, av.VideoFrame):
+            step = (
+                float(frame.duration * frame.time_base)
+                if frame.duration and frame.time_base
+                else 0.0
+            )
+            t = self.clock.media_time(feed.group, "video", source_s, step)
+        else:
+            t = self.clock.media_time(
+                feed.group, "audio", source_s, frame.samples / frame.sample_rate
+            )
+        self._note_jumps()
+        realtime = feed.container.start_time_realtime
+        if realtime is not None:  # RTSP with RTCP sender reports: the sender's clock
+            self.emitter.sender_offset = realtime / 1_000_000 + source_s - t
+        if isinstance(frame, av.VideoFrame):
+            yield from self.emitter.video(frame, t)
+        else:
+            yield from self.emitter.audio(frame, t)
+
+    def _note_jumps(self) -> None:
+        clock = self.clock.stats
+        if (clock.jumps, clock.wraps) == self._jumps:
+            return
+        self._jumps = (clock.jumps, clock.wraps)
+        self.stats.ts_jumps, self.stats.ts_wraps = clock.jumps, clock.wraps
+        log.warning(
+            "stream %r: timestamp discontinuity (%s); media time carries on at %.3f s",
+            self.spec.stream_id,
+            self.clock.last_jump,
+            self.clock.end,
         )
-    except (av.FFmpegError, OSError) as exc:
-        raise SourceError(f"stream {spec.stream_id!r} ({spec.url}): cannot open: {exc}") from exc
+
+    def _read_error(self, feed: _Feed, exc: Exception) -> SourceError:
+        return SourceError(f"stream {self.spec.stream_id!r} ({feed.url}): read failed: {exc}")
+
+
+def _merged(
+    feeds: list[_Feed], error: Callable[[_Feed, Exception], SourceError]
+) -> Iterator[tuple[_Feed, av.Packet[Any]]]:
+    """Packets of all feeds, the one furthest behind in its own time first."""
+    iters = {
+        id(f): f.container.demux([s for s in (f.video, f.audio) if s is not None]) for f in feeds
+    }
+    pending: dict[int, tuple[float, _Feed, av.Packet[Any]]] = {}
+
+    def pull(feed: _Feed) -> None:
+        try:
+            for packet in iters[id(feed)]:
+                # A packet without a time (the decoder-draining packet at the end) goes first.
+                t = (
+                    -1e18
+                    if packet.pts is None
+                    else float(packet.pts * packet.time_base) - feed.origin
+                )
+                pending[id(feed)] = (t, feed, packet)
+                return
+        except (av.FFmpegError, OSError) as exc:
+            raise error(feed, exc) from exc
+
+    for feed in feeds:
+        pull(feed)
+    while pending:
+        key = min(pending, key=lambda k: pending[k][0])
+        _, feed, packet = pending.pop(key)
+        yield feed, packet
+        pull(feed)
 
 
 def _wanted(spec: SourceSpec) -> str:
     return " or ".join(k for k, on in (("video", spec.video), ("audio", spec.audio)) if on)
-
-
-class _Emitter:
-    """Turns decoded frames into items: sampling, scaling, chunking, pacing."""
-
-    def __init__(self, spec: SourceSpec, stats: SourceStats, clock: MediaClock) -> None:
-        self.spec = spec
-        self.stats = stats
-        self.clock = clock
-        self.sampler = FpsSampler(spec.fps)
-        self.reformatter = VideoReformatter()
-        self.chunker = AudioChunker(spec.stream_id, spec.audio_rate, spec.audio_chunk_s)
-        self.video_seq = 0
-        self.wall_origin: float | None = None
-
-    def emit(self, frame: av.VideoFrame | av.AudioFrame) -> Iterator[Item]:
-        if frame.time is None:
-            self.stats.decode_errors += 1
-            return
-        t = self.clock.media_time(frame.time)
-        if isinstance(frame, av.VideoFrame):
-            self.stats.video_frames_decoded += 1
-            if self.sampler.keep(t):
-                yield self._paced(self._video_item(frame, t))
-        else:
-            self.stats.audio_frames_decoded += 1
-            for chunk in self.chunker.push(frame, t):
-                self.stats.audio_chunks += 1
-                yield self._paced(chunk)
-
-    def flush(self) -> Iterator[Item]:
-        for chunk in self.chunker.flush():
-            self.stats.audio_chunks += 1
-            yield self._paced(chunk)
-
-    def _video_item(self, frame: av.VideoFrame, t: float) -> VideoFrame:
-        # Scale and convert in FFmpeg's scaler, one reused context, one thread.
-        scaled = self.reformatter.reformat(
-            frame, width=self.spec.width, height=self.spec.height, format="rgb24", threads=1
-        )
-        item = VideoFrame(
-            stream_id=self.spec.stream_id,
-            seq=self.video_seq,
-            pts=t,
-            duration=self.sampler.interval,
-            capture_wall=time.time(),
-            image=scaled.to_ndarray(),  # type: ignore[arg-type]  # rgb24 is uint8
-        )
-        self.video_seq += 1
-        self.stats.video_frames_sampled += 1
-        return item
-
-    def _paced(self, item: Item) -> Item:
-        """Realtime pacing: release an item when a live source would have it complete
-        (a frame at its time, a chunk at its end), and stamp capture time then."""
-        if self.spec.pace != "realtime":
-            return item
-        ready_at = item.pts + (item.duration if isinstance(item, AudioChunk) else 0.0)
-        now = time.monotonic()
-        if self.wall_origin is None:
-            self.wall_origin = now - ready_at
-        delay = self.wall_origin + ready_at - now
-        if delay > 0:
-            time.sleep(delay)
-        return dataclasses.replace(item, capture_wall=time.time())

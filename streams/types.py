@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 Pace = Literal["realtime", "none"]
+HwAccel = Literal["none", "cuda"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,18 @@ class SourceSpec:
     pace: Pace = "none"
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
+    audio_url: str | None = None  # audio from a second source; video then from `url` only
+    audio_format: str | None = None
+    keep_aspect: bool = False  # fit inside width x height, aspect kept (sides even)
+    live: bool = False  # reconnect on error or end, forever
+    loop: bool = False  # a file starts over at its end (media time carries on)
+    start_offset_s: float = 0.0  # seek here first; media time 0 is this point
+    hwaccel: HwAccel = "none"  # "cuda": NVDEC when a GPU is present, else software
+    decode_threads: int = 1  # 1: one single-threaded decoder per stream process; 0: auto
+    skip_nonref: bool = True  # skip non-reference frames when the analysis fps allows
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    stall_timeout_s: float = 5.0  # no media this long: the stream is stalled
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,7 @@ class VideoFrame:
     duration: float
     capture_wall: float
     image: npt.NDArray[np.uint8]  # H x W x 3, RGB, C-contiguous
+    sender_wall: float | None = None  # the sender's wall clock (RTCP), when the source has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,7 @@ class AudioChunk:
     capture_wall: float
     sample_rate: int
     samples: npt.NDArray[np.float32]  # shape (n,)
+    sender_wall: float | None = None  # the sender's wall clock (RTCP), when the source has it
 
     @property
     def duration(self) -> float:
@@ -67,4 +82,9 @@ class SourceStats:
     video_frames_sampled: int = 0
     audio_frames_decoded: int = 0
     audio_chunks: int = 0
-    decode_errors: int = 0
+    decode_errors: int = 0  # packets or frames that failed to decode, skipped
+    corrupt_packets: int = 0  # packets the demuxer flagged corrupt, skipped
+    reconnects: int = 0  # a live source reopened after an error or its end
+    ts_jumps: int = 0  # timestamp discontinuities repaired (restarts, jumps)
+    ts_wraps: int = 0  # MPEG-TS 33-bit wraparounds unwrapped
+    format_changes: int = 0  # mid-stream resolution or audio format changes

@@ -21,11 +21,17 @@ from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
 
 log = logging.getLogger("ingest")
-COUNTER_METRICS = {
-    "video_frames_decoded": "frames_decoded",
-    "video_frames_sampled": "frames_sampled",
-    "audio_chunks": "audio_chunks",
-    "decode_errors": "decode_errors",
+# ingest_stats counter -> (Metrics attribute, labels after the stream's)
+COUNTER_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "video_frames_decoded": ("frames_decoded", ()),
+    "video_frames_sampled": ("frames_sampled", ()),
+    "audio_chunks": ("audio_chunks", ()),
+    "decode_errors": ("decode_errors", ()),
+    "corrupt_packets": ("corrupt_packets", ()),
+    "reconnects": ("reconnects", ()),
+    "ts_jumps": ("discontinuities", ("jump",)),
+    "ts_wraps": ("discontinuities", ("wrap",)),
+    "format_changes": ("format_changes", ()),
 }
 
 
@@ -51,12 +57,14 @@ class IngestHub:
         on_hello: Callable[[str, protocol.IngestHello], None],
         on_item: Callable[[Held], None],
         on_end: Callable[[str, protocol.IngestEnd], None],
+        on_state: Callable[[protocol.IngestState], None],
     ) -> None:
         self.metrics = metrics
         self.links: dict[str, IngestLink] = {}
         self.on_hello = on_hello
         self.on_item = on_item
         self.on_end = on_end
+        self.on_state = on_state
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
@@ -65,6 +73,8 @@ class IngestHub:
 
     def add_stream(self, stream: str, bound: int) -> None:
         self.links[stream] = IngestLink(stream, bound)
+        self.metrics.stream_up.labels(stream).set(0)
+        self._set_state(stream, "starting")
 
     def release(self, held: Held) -> None:
         """An item of this stream left tandemd: the stream may send one more."""
@@ -115,6 +125,11 @@ class IngestHub:
             self.on_item(Held(msg, payloads[0], time.monotonic()))
         elif isinstance(msg, protocol.IngestStats):
             self._on_stats(link, msg)
+        elif isinstance(msg, protocol.IngestState):
+            self.metrics.stream_up.labels(link.stream).set(1 if msg.state == "running" else 0)
+            self.metrics.stream_transitions.labels(link.stream, msg.state).inc()
+            self._set_state(link.stream, msg.state)
+            self.on_state(msg)
         elif isinstance(msg, protocol.IngestHello):
             self._on_hello(link, identity, msg)
         elif isinstance(msg, protocol.IngestEnd):
@@ -122,20 +137,24 @@ class IngestHub:
             self.metrics.stream_up.labels(link.stream).set(0)
             self.on_end(link.stream, msg)
 
+    def _set_state(self, stream: str, state: str) -> None:
+        for name in protocol.STREAM_STATES:
+            self.metrics.stream_state.labels(stream, name).set(1 if name == state else 0)
+
     def _on_hello(self, link: IngestLink, identity: bytes, msg: protocol.IngestHello) -> None:
         # A new ingest process for the stream (first start or restart): counters restart.
+        # It is up once it reports `running`.
         link.identity = identity
         link.counters, link.drops, link.ended = {}, {}, None
         link.credit_owed = max(0, link.bound - link.held)
-        self.metrics.stream_up.labels(link.stream).set(1)
         self.on_hello(link.stream, msg)
         self.flush_credits()
 
     def _on_stats(self, link: IngestLink, msg: protocol.IngestStats) -> None:
-        for name, metric in COUNTER_METRICS.items():
+        for name, (metric, labels) in COUNTER_METRICS.items():
             delta = msg.counters.get(name, 0) - link.counters.get(name, 0)
             if delta > 0:
-                getattr(self.metrics, metric).labels(link.stream).inc(delta)
+                getattr(self.metrics, metric).labels(link.stream, *labels).inc(delta)
         for key, total in msg.drops.items():
             delta = total - link.drops.get(key, 0)
             modality, _, reason = key.partition(":")

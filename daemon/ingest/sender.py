@@ -15,7 +15,7 @@ from typing import Any, Literal
 import zmq
 
 from daemon import protocol
-from streams import AudioChunk, SourceStats, VideoFrame
+from streams import AudioChunk, SourceStats, Transition, VideoFrame
 
 Item = VideoFrame | AudioChunk
 STATS_INTERVAL_S = 0.5
@@ -53,6 +53,21 @@ class IngestSender:
                 v=protocol.PROTOCOL_VERSION,
                 stream=self.stream_id,
                 pid=os.getpid(),
+                video=video,
+                audio=audio,
+            )
+        )
+
+    def state(self, change: Transition, video: bool | None, audio: bool | None) -> None:
+        """Tell tandemd the stream's health changed."""
+        self._send(
+            protocol.IngestState(
+                v=protocol.PROTOCOL_VERSION,
+                stream=self.stream_id,
+                state=change.state,
+                previous=change.previous,
+                reason=change.reason[:4096],
+                at=change.at,
                 video=video,
                 audio=audio,
             )
@@ -141,6 +156,7 @@ class IngestSender:
                 duration=item.duration,
                 wall=item.capture_wall,
                 shape=(h, w, c),
+                sender_wall=item.sender_wall,
             )
             payload: Any = item.image
         else:
@@ -152,6 +168,7 @@ class IngestSender:
                 wall=item.capture_wall,
                 rate=item.sample_rate,
                 shape=(len(item.samples),),
+                sender_wall=item.sender_wall,
             )
             payload = item.samples
         self.sock.send_multipart([protocol.encode(header), payload], copy=False)

@@ -1,0 +1,92 @@
+"""Open containers and set up their decoders: threads, skipped frames, hardware decode."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from fractions import Fraction
+
+import av
+import av.container
+from av.codec.hwaccel import HWAccel, hwdevices_available
+
+from streams.types import SourceSpec
+
+log = logging.getLogger("streams")
+# Skip non-reference frames only when the analysis rate is at most this share of the
+# source rate: with B-frames every other or third frame is one, and the sampler must
+# still find a frame near every slot.
+SKIP_NONREF_MAX_SHARE = 1 / 3
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read. The message names the stream and its URL."""
+
+
+def open_container(
+    spec: SourceSpec, url: str, fmt: str | None, hwaccel: bool
+) -> av.container.InputContainer:
+    """Open `url` with the stream's FFmpeg options and its open/read timeouts."""
+    accel = _hwaccel(spec) if hwaccel else None
+    try:
+        return av.open(
+            url,
+            format=fmt,
+            options=dict(spec.options),
+            timeout=(spec.open_timeout_s, spec.read_timeout_s),
+            hwaccel=accel,
+        )
+    except (av.FFmpegError, OSError) as exc:
+        if accel is not None:
+            log.warning(
+                "stream %r (%s): hardware decode failed to open (%s): software",
+                spec.stream_id,
+                url,
+                exc,
+            )
+            return open_container(spec, url, fmt, hwaccel=False)
+        raise SourceError(f"stream {spec.stream_id!r} ({url}): cannot open: {exc}") from exc
+
+
+def _hwaccel(spec: SourceSpec) -> HWAccel | None:
+    if spec.hwaccel != "cuda":
+        return None
+    problem = _cuda_problem()
+    if problem:
+        log.warning(
+            "stream %r: hwaccel = cuda but no CUDA device is available (%s): software decode",
+            spec.stream_id,
+            problem,
+        )
+        return None
+    return HWAccel("cuda", allow_software_fallback=True)
+
+
+@functools.cache
+def _cuda_problem() -> str:
+    """Why a CUDA decoder cannot be set up here, or "" if it can (probed once)."""
+    if "cuda" not in hwdevices_available():
+        return "FFmpeg has no CUDA support"
+    try:
+        HWAccel("cuda").create(av.Codec("h264", "r"))
+    except (av.FFmpegError, OSError) as exc:
+        return str(exc)
+    return ""
+
+
+def configure_video(spec: SourceSpec, stream: av.VideoStream) -> None:
+    """Decoder threads, and skipping frames the analysis rate cannot need."""
+    ctx = stream.codec_context
+    # One single-threaded decoder per stream process: parallelism comes from streams
+    # (PERF-NOTES: frame threading costs more CPU per frame and adds latency).
+    ctx.thread_count = spec.decode_threads
+    if spec.decode_threads != 1:
+        ctx.thread_type = "AUTO"
+    rate = _rate(stream)
+    if spec.skip_nonref and rate is not None and spec.fps <= rate * SKIP_NONREF_MAX_SHARE:
+        ctx.skip_frame = "NONREF"
+
+
+def _rate(stream: av.VideoStream) -> float | None:
+    rate: Fraction | None = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else None
