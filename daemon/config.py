@@ -89,11 +89,12 @@ class WorkersConfig(_Section):
                 analyzers.check_names(pool.analyzers, modality)
             except analyzers.UnknownAnalyzerError as exc:
                 raise ValueError(f"{kind}.analyzers: {exc}") from None
-            for name, raw in pool.options.items():
+            for name in pool.options:
                 if name not in pool.analyzers:
                     raise ValueError(f"{kind}.options.{name}: {name!r} is not in analyzers")
+            for name in pool.analyzers:  # also those with required options and none given
                 try:
-                    analyzers.validate_options(name, modality, raw)
+                    analyzers.validate_options(name, modality, pool.options.get(name, {}))
                 except ValueError as exc:
                     raise ValueError(f"{kind}.options.{exc}") from None
         return self
