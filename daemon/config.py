@@ -5,6 +5,7 @@ Errors name the file, the key path and the value at fault, in one line.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from daemon.workers import analyzers
+from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -61,25 +63,35 @@ class StreamConfig(_Section):
 
 
 class WorkerPoolConfig(_Section):
-    count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
+    # Local worker processes tandemd starts and supervises; "auto": one per CPU core.
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
 
+    @property
+    def processes(self) -> int:
+        """`count` resolved: "auto" is the number of CPU cores this process may use."""
+        if self.count == "auto":
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return self.count
+
+
+class AudioPoolConfig(WorkerPoolConfig):
+    # Audio runs on the CPU: by default one single-threaded process per core.
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    analyzers: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDIO), min_length=1)
+
 
 def _vision_default() -> WorkerPoolConfig:
     return WorkerPoolConfig(analyzers=["motion"])
 
 
-def _audio_default() -> WorkerPoolConfig:
-    return WorkerPoolConfig(analyzers=["level"])
-
-
 class WorkersConfig(_Section):
     vision: WorkerPoolConfig = Field(default_factory=_vision_default)
-    audio: WorkerPoolConfig = Field(default_factory=_audio_default)
+    audio: AudioPoolConfig = Field(default_factory=AudioPoolConfig)
 
     @model_validator(mode="after")
     def _known_analyzers(self) -> Self:

@@ -107,7 +107,7 @@ class Tandemd:
         cfg = self.config
         for kind in KINDS:
             pool = getattr(cfg.workers, kind)
-            for n in range(pool.count):
+            for n in range(pool.processes):
                 self.children.add(
                     f"worker-{kind}-{n}",
                     [
@@ -147,7 +147,7 @@ class Tandemd:
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
-            wanted = getattr(self.config.workers, kind).count
+            wanted = getattr(self.config.workers, kind).processes
             if self.dispatcher.workers(kind) < wanted:
                 return False
         return True

@@ -129,3 +129,22 @@ def test_silence_goes_through_both_models(tmp_path: Path) -> None:
     jsonschema.validate(classify, CLASSIFY | {"required": ["labels"]})
     jsonschema.validate(transcribe, TRANSCRIBE)
     assert classify["labels"] and transcribe["text"] is not None
+
+
+def test_audio_workers_default_to_one_per_core_with_the_builtins() -> None:
+    import os
+
+    config = parse_config({})
+    assert config.workers.audio.count == "auto"
+    assert config.workers.audio.processes == len(os.sched_getaffinity(0))
+    assert config.workers.audio.analyzers == [
+        "level",
+        "loudness",
+        "silence",
+        "clipping",
+        "vad",
+        "mel",
+    ]
+    assert parse_config({"workers": {"audio": {"count": 3}}}).workers.audio.processes == 3
+    with pytest.raises(ConfigError, match=r"workers\.audio\.count"):
+        parse_config({"workers": {"audio": {"count": "many"}}})

@@ -87,3 +87,13 @@ def test_a_gap_restarts_the_stream_state() -> None:
     after_gap = analyzer.analyze(WorkItem("s", "audio", 9, 30.0, noise, 16000))
     assert after_gap == fresh
     assert first["speech_prob"] == fresh["speech_prob"]
+
+
+def test_loading_silero_keeps_the_worker_thread_setting() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        load_jit()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

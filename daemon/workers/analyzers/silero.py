@@ -33,7 +33,10 @@ class SileroState:
 
 def load_jit() -> Any:
     """The TorchScript model from the silero_vad wheel: no download."""
+    threads = torch.get_num_threads()
+    # Importing the silero_vad package calls torch.set_num_threads(1); keep the worker's.
     path = resources.files("silero_vad.data").joinpath("silero_vad.jit")
+    torch.set_num_threads(threads)
     with warnings.catch_warnings():
         # silero-vad ships TorchScript; torch 2.14 warns that torch.jit.load is deprecated.
         warnings.filterwarnings(

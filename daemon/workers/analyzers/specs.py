@@ -88,6 +88,9 @@ def _audio(name: str, module: str, cls: str, options: type[Options], text: str) 
     return AnalyzerSpec(name, "audio", f"daemon.workers.analyzers.{module}:{cls}", options, text)
 
 
+# What an audio worker runs when the config names nothing: the built-ins without a model.
+DEFAULT_AUDIO = ("level", "loudness", "silence", "clipping", "vad", "mel")
+
 BUILTIN_SPECS = [
     AnalyzerSpec(
         "motion",
