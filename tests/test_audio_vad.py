@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from daemon.workers.analyzers import WorkItem
 from daemon.workers.analyzers.silero import FRAME, SileroState, SileroVad, load_jit
 from daemon.workers.analyzers.vad import VadAnalyzer
 from tests.audio_media import chunks, feed, speech_with_gaps, write_wav
+from tests.conftest import ROOT
 
 PHRASES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -90,10 +93,13 @@ def test_a_gap_restarts_the_stream_state() -> None:
 
 
 def test_loading_silero_keeps_the_worker_thread_setting() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        load_jit()
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+    # In a fresh process: importing silero_vad the first time is what resets threads.
+    code = (
+        "import torch; torch.set_num_threads(2)\n"
+        "from daemon.workers.analyzers.silero import load_jit; load_jit()\n"
+        "print(torch.get_num_threads())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "2", out.stderr
