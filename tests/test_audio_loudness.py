@@ -13,6 +13,7 @@ import torchaudio.functional as taf
 from daemon.workers.analyzers import WorkItem
 from daemon.workers.analyzers.loudness import LoudnessAnalyzer
 from tests.audio_media import Part, chunks, ebur128, feed, synthesize, write_wav
+from tests.media import encode_clip
 
 # Tones below 8 kHz at several levels with silent gaps (which the gates must exclude).
 PROGRAM = [
@@ -103,3 +104,14 @@ def test_digital_silence_reads_the_floor_and_no_integrated() -> None:
         "short_term_lufs": None,
         "integrated_lufs": None,
     }
+
+
+def test_identical_stereo_downmix_reads_as_bs1770_of_the_pair(tmp_path: Path) -> None:
+    # FFmpeg's mono downmix of identical channels is 3 dB above either channel, which is
+    # what BS.1770 sums over the two channels; uncorrelated channels would read 3 dB low.
+    path = encode_clip(
+        tmp_path / "stereo.mkv", seconds=4.0, tone_hz=1000, amplitude=0.3, video=False
+    )
+    integrated, _ = ebur128(path)
+    out = feed(LoudnessAnalyzer(), chunks(path))[-1]
+    assert out["integrated_lufs"] == pytest.approx(integrated, abs=0.5)
