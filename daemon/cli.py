@@ -62,7 +62,8 @@ def _check_config(path: str) -> int:
         return 2
     print(
         f"{path}: ok ({len(config.streams)} streams, "
-        f"{config.workers.vision.count} vision and {config.workers.audio.count} audio workers)"
+        f"{config.workers.vision.processes} vision and {config.workers.audio.processes} "
+        "audio workers)"
     )
     return 0
 

@@ -5,6 +5,7 @@ Errors name the file, the key path and the value at fault, in one line.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from daemon.workers import analyzers
+from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -84,21 +86,31 @@ class StreamConfig(_Section):
 
 
 class WorkerPoolConfig(_Section):
-    count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
+    # Local worker processes tandemd starts and supervises; "auto": one per CPU core.
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)  # defaults per kind, below
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
 
-
-class VisionPoolConfig(WorkerPoolConfig):
-    analyzers: list[str] = Field(default_factory=lambda: ["motion"], min_length=1)
+    @property
+    def processes(self) -> int:
+        """`count` resolved: "auto" is the number of CPU cores this process may use."""
+        if self.count == "auto":
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return self.count
 
 
 class AudioPoolConfig(WorkerPoolConfig):
+    # Audio runs on the CPU: by default one single-threaded process per core.
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
     capacity: int = Field(8, ge=1, le=256)
-    analyzers: list[str] = Field(default_factory=lambda: ["level"], min_length=1)
+    analyzers: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDIO), min_length=1)
+
+
+class VisionPoolConfig(WorkerPoolConfig):
+    analyzers: list[str] = Field(default_factory=lambda: ["motion"], min_length=1)
 
 
 class WorkersConfig(_Section):
@@ -113,11 +125,12 @@ class WorkersConfig(_Section):
                 analyzers.check_names(pool.analyzers, modality)
             except analyzers.UnknownAnalyzerError as exc:
                 raise ValueError(f"{kind}.analyzers: {exc}") from None
-            for name, raw in pool.options.items():
+            for name in pool.options:
                 if name not in pool.analyzers:
                     raise ValueError(f"{kind}.options.{name}: {name!r} is not in analyzers")
+            for name in pool.analyzers:  # also those with required options and none given
                 try:
-                    analyzers.validate_options(name, modality, raw)
+                    analyzers.validate_options(name, modality, pool.options.get(name, {}))
                 except ValueError as exc:
                     raise ValueError(f"{kind}.options.{exc}") from None
         return self

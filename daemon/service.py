@@ -166,7 +166,7 @@ class Tandemd:
     def _add_workers(self) -> None:
         for kind in KINDS:
             pool = getattr(self.config.workers, kind)
-            for n in range(pool.count):
+            for n in range(pool.processes):
                 argv = ["daemon.workers", *self._worker_args(kind, pool)]
                 self.children.add(f"worker-{kind}-{n}", argv, restart=True, restart_on_success=True)
 
@@ -201,7 +201,7 @@ class Tandemd:
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
-            wanted = getattr(self.config.workers, kind).count
+            wanted = getattr(self.config.workers, kind).processes
             if self.dispatcher.workers(kind) < wanted:
                 return False
         return True

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from daemon.workers import analyzers
+    from daemon.workers.analyzers.specs import DEFAULT_AUDIO
     from daemon.workers.worker import Worker
 
     torch.set_num_threads(args.threads)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     modality: analyzers.Modality = "video" if args.kind == "vision" else "audio"
     names = [n for n in args.analyzers.split(",") if n] or (
-        ["motion"] if args.kind == "vision" else ["level"]
+        ["motion"] if args.kind == "vision" else list(DEFAULT_AUDIO)
     )
     try:
         built = analyzers.build(names, modality, json.loads(args.options))

@@ -66,7 +66,10 @@ def validate_options(name: str, modality: Modality, raw: dict[str, Any]) -> Opti
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"{name}.{key}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        if not key:  # a validator across keys names its key in the message
+            raise ValueError(f"{name}.{message}") from None
+        raise ValueError(f"{name}.{key}: {message}") from None
 
 
 def build(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from daemon.workers.analyzers.base import AnalyzerSpec, Options
 
@@ -16,6 +18,79 @@ class LevelOptions(Options):
     floor_dbfs: float = Field(-100.0, le=-20)  # digital silence reads as this
 
 
+class LoudnessOptions(Options):
+    floor_lufs: float = Field(-100.0, le=-70)  # digital silence reads as this
+
+
+class SilenceOptions(Options):
+    # FFmpeg silencedetect's defaults: a sample below -60 dBFS is silent; 2 s of them is silence.
+    threshold_dbfs: float = Field(-60.0, ge=-140, le=0)
+    min_duration_s: float = Field(2.0, gt=0, le=3600)
+
+
+class ClippingOptions(Options):
+    threshold_dbfs: float = Field(-0.1, ge=-6, le=0)  # a sample at or above this is clipped
+    min_run: int = Field(3, ge=1, le=1000)  # consecutive clipped samples that make a clip
+
+
+class VadOptions(Options):
+    threshold: float = Field(0.5, gt=0, lt=1)  # speech starts at this probability
+    # speech ends when the probability stays below threshold - 0.15 this long
+    min_silence_ms: int = Field(100, ge=0, le=10000)
+    speech_pad_ms: int = Field(30, ge=0, le=1000)  # spans widened by this each side
+
+
+class MelOptions(Options):
+    bands: int = Field(8, ge=1, le=64)
+    window_ms: float = Field(25.0, ge=2, le=1000)
+    hop_ms: float = Field(10.0, ge=1, le=1000)
+    fmin_hz: float = Field(0.0, ge=0)
+    fmax_hz: float | None = Field(None, gt=0)  # None: half the sample rate
+    floor_db: float = Field(-100.0, le=-20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.hop_ms > self.window_ms:
+            raise ValueError(f"hop_ms: {self.hop_ms} is longer than window_ms {self.window_ms}")
+        if self.fmax_hz is not None and self.fmax_hz <= self.fmin_hz:
+            raise ValueError(f"fmax_hz: {self.fmax_hz} is not above fmin_hz {self.fmin_hz}")
+        return self
+
+
+class ModelOptions(Options):
+    # A directory saved with save_pretrained, or a hub id looked up in the local cache.
+    model: str = Field(min_length=1)
+    allow_download: bool = False  # only then may a hub id be fetched from the network
+    window_s: float = Field(10.0, gt=0.5, le=30)  # audio the model sees at once
+    hop_s: float = Field(2.0, gt=0, le=30)  # run the model once per this much new audio
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> Self:
+        if self.hop_s > self.window_s:
+            raise ValueError(f"hop_s: {self.hop_s} is longer than window_s {self.window_s}")
+        return self
+
+
+class ClassifyOptions(ModelOptions):
+    top_k: int = Field(3, ge=1, le=20)
+    # labels whose score is always output, as score_<label> (lowercase, _ for non-alnum)
+    watch: list[str] = Field(default_factory=list, max_length=32)
+
+
+class TranscribeOptions(ModelOptions):
+    window_s: float = Field(10.0, gt=0.5, le=30)  # Whisper sees at most 30 s
+    hop_s: float = Field(10.0, gt=0, le=30)  # by default windows do not overlap
+    language: str | None = None  # None: the model's own (or detected)
+    max_new_tokens: int = Field(96, ge=1, le=440)
+
+
+def _audio(name: str, module: str, cls: str, options: type[Options], text: str) -> AnalyzerSpec:
+    return AnalyzerSpec(name, "audio", f"daemon.workers.analyzers.{module}:{cls}", options, text)
+
+
+# What an audio worker runs when the config names nothing: the built-ins without a model.
+DEFAULT_AUDIO = ("level", "loudness", "silence", "clipping", "vad", "mel")
+
 BUILTIN_SPECS = [
     AnalyzerSpec(
         "motion",
@@ -24,11 +99,32 @@ BUILTIN_SPECS = [
         MotionOptions,
         "share of pixels changed since the stream's previous frame",
     ),
-    AnalyzerSpec(
-        "level",
-        "audio",
-        "daemon.workers.analyzers.level:LevelAnalyzer",
-        LevelOptions,
-        "RMS and peak level in dBFS",
+    _audio("level", "level", "LevelAnalyzer", LevelOptions, "RMS and peak level in dBFS"),
+    _audio(
+        "loudness",
+        "loudness",
+        "LoudnessAnalyzer",
+        LoudnessOptions,
+        "EBU R128 momentary, short-term and integrated loudness (BS.1770)",
+    ),
+    _audio(
+        "silence", "silence", "SilenceAnalyzer", SilenceOptions, "silences and their boundaries"
+    ),
+    _audio("clipping", "clipping", "ClippingAnalyzer", ClippingOptions, "clipped samples"),
+    _audio("vad", "vad", "VadAnalyzer", VadOptions, "voice activity with silero-vad"),
+    _audio("mel", "mel", "MelAnalyzer", MelOptions, "mel-band energies in dB"),
+    _audio(
+        "classify",
+        "classify",
+        "ClassifyAnalyzer",
+        ClassifyOptions,
+        "audio classification (AST, AudioSet labels) with transformers",
+    ),
+    _audio(
+        "transcribe",
+        "transcribe",
+        "TranscribeAnalyzer",
+        TranscribeOptions,
+        "speech recognition (Whisper) with timestamps, with transformers",
     ),
 ]
