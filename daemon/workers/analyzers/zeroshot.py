@@ -60,7 +60,8 @@ class ZeroShotAnalyzer(ModelAnalyzer):
         tokens = tokenizer(prompts, padding=padding, return_tensors="pt").to(self.runtime.device)
         with torch.inference_mode():
             text: torch.Tensor = _features(self.model.get_text_features(**tokens)).float()
-        return text / text.norm(dim=-1, keepdim=True)
+        normalized: torch.Tensor = text / text.norm(dim=-1, keepdim=True)
+        return normalized
 
     def forward(self, frames: list[torch.Tensor]) -> list[Outputs]:
         pixels = self.prep(frames, self.size, crop=True)
