@@ -41,7 +41,8 @@ class ModelAnalyzer(ABC):
 
     def analyze_batch(self, items: list[WorkItem]) -> list[Outputs]:
         chosen = self._gated(items)
-        ran = iter(self.forward([items[i].tensor for i in chosen]) if chosen else [])
+        with torch.inference_mode():  # also when called outside a worker
+            ran = iter(self.forward([items[i].tensor for i in sorted(chosen)]) if chosen else [])
         out: list[Outputs] = []
         for i, item in enumerate(items):
             if i in chosen:
@@ -54,8 +55,9 @@ class ModelAnalyzer(ABC):
 
     def warmup(self, batch_size: int) -> None:
         frame = torch.full((*WARMUP_FRAME, 3), 128, dtype=torch.uint8)
-        for n in sorted({1, batch_size}):
-            self.forward([frame] * n)
+        with torch.inference_mode():
+            for n in sorted({1, batch_size}):
+                self.forward([frame] * n)
 
     def _gated(self, items: list[WorkItem]) -> set[int]:
         """Indices of the items that reach the model."""
