@@ -53,9 +53,12 @@ def _check_config(path: str) -> int:
     except ConfigError as exc:
         print(f"tandem: {exc}", file=sys.stderr)
         return 2
+    vision = config.workers.vision.count
+    audio = config.workers.audio.count
     print(
         f"{path}: ok ({len(config.streams)} streams, "
-        f"{config.workers.vision.count} vision and {config.workers.audio.count} audio workers)"
+        f"{'per_gpu' if vision is None else vision} vision and "
+        f"{1 if audio is None else audio} audio workers)"
     )
     return 0
 

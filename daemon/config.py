@@ -61,12 +61,35 @@ class StreamConfig(_Section):
 
 
 class WorkerPoolConfig(_Section):
-    count: int = Field(1, ge=0, le=64)  # local worker processes tandemd starts and supervises
+    # Local worker processes tandemd starts and supervises. "per_gpu": one per visible
+    # GPU (at least one); unset: "per_gpu" for vision, 1 for audio.
+    count: int | Literal["per_gpu"] | None = Field(None, ge=0, le=64)
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
+    # Where model-backed analyzers run: auto (a GPU when present), cpu, cuda, cuda:N.
+    # With auto or cuda, local worker n takes GPU n modulo the number of GPUs.
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # autocast for fp16/bf16
+    memory_fraction: float = Field(1.0, gt=0, le=1)  # of its GPU, when workers share one
+    compile: bool = False  # torch.compile the models (slow start; measure first)
+    # Dynamic batching: a batch goes to the analyzers when max_batch items are there, or
+    # max_wait_ms after the oldest arrived. Needs capacity >= max_batch.
+    max_batch: int = Field(1, ge=1, le=256)
+    max_wait_ms: float = Field(0.0, ge=0, le=10000)
+    # Each local worker serves its own /metrics on metrics_port + n; unset: none.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _batches_can_fill(self) -> Self:
+        if self.max_batch > self.capacity:
+            raise ValueError(
+                f"max_batch: {self.max_batch} exceeds capacity {self.capacity}: "
+                "a worker never holds enough items to fill a batch"
+            )
+        return self
 
 
 def _vision_default() -> WorkerPoolConfig:
@@ -89,11 +112,12 @@ class WorkersConfig(_Section):
                 analyzers.check_names(pool.analyzers, modality)
             except analyzers.UnknownAnalyzerError as exc:
                 raise ValueError(f"{kind}.analyzers: {exc}") from None
-            for name, raw in pool.options.items():
+            for name in pool.options:
                 if name not in pool.analyzers:
                     raise ValueError(f"{kind}.options.{name}: {name!r} is not in analyzers")
+            for name in pool.analyzers:  # also those with required options not given
                 try:
-                    analyzers.validate_options(name, modality, raw)
+                    analyzers.validate_options(name, modality, pool.options.get(name, {}))
                 except ValueError as exc:
                     raise ValueError(f"{kind}.options.{exc}") from None
         return self

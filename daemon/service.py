@@ -21,12 +21,13 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from daemon.children import Children
-from daemon.config import Config
+from daemon.config import Config, WorkerPoolConfig
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
+from daemon.workers.gpus import local_workers, visible_gpus
 
 log = logging.getLogger("tandemd")
 LOOP_TICK_MS = 20
@@ -57,6 +58,7 @@ class Tandemd:
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
         self._ingest_started = False
         self._started_at = time.monotonic()
+        self._worker_counts: dict[str, int] = {}
 
     # -- start-up -----------------------------------------------------------------
     def _bind_publisher(self) -> Publisher:
@@ -105,9 +107,12 @@ class Tandemd:
 
     def _add_workers(self) -> None:
         cfg = self.config
+        gpus = visible_gpus()
         for kind in KINDS:
             pool = getattr(cfg.workers, kind)
-            for n in range(pool.count):
+            devices = local_workers(kind, pool.count, pool.device, gpus)
+            self._worker_counts[kind] = len(devices)
+            for n, device in enumerate(devices):
                 self.children.add(
                     f"worker-{kind}-{n}",
                     [
@@ -124,6 +129,7 @@ class Tandemd:
                         json.dumps(pool.options),
                         "--threads",
                         str(pool.threads),
+                        *_batching_arguments(pool, device, n),
                         "--heartbeat-ms",
                         str(cfg.dispatch.heartbeat_interval_ms),
                         "--liveness",
@@ -147,7 +153,7 @@ class Tandemd:
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
-            wanted = getattr(self.config.workers, kind).count
+            wanted = self._worker_counts.get(kind, 0)
             if self.dispatcher.workers(kind) < wanted:
                 return False
         return True
@@ -248,6 +254,27 @@ class Tandemd:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not done():
             self._turn(poller)
+
+
+def _batching_arguments(pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
+    """A local worker's device, precision, batching and metrics arguments."""
+    args = [
+        "--device",
+        device,
+        "--precision",
+        pool.precision,
+        "--memory-fraction",
+        str(pool.memory_fraction),
+        "--max-batch",
+        str(pool.max_batch),
+        "--max-wait-ms",
+        str(pool.max_wait_ms),
+    ]
+    if pool.compile:
+        args.append("--compile")
+    if pool.metrics_port is not None:
+        args += ["--metrics-port", str(pool.metrics_port + n if pool.metrics_port else 0)]
+    return args
 
 
 def _runtime_dir(config: Config) -> Path:

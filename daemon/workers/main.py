@@ -54,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     names = [n for n in args.analyzers.split(",") if n] or (
         ["motion"] if args.kind == "vision" else ["level"]
     )
+    device = args.device
+    specs = analyzers.specs()
+    if not any(n in specs and specs[n].device == "accelerator" for n in names):
+        device = "cpu"  # nothing here wants a GPU: leave its memory to those that do
     try:
-        runtime = make_runtime(args.device, args.precision, args.memory_fraction, args.compile)
+        runtime = make_runtime(device, args.precision, args.memory_fraction, args.compile)
         built = analyzers.build(names, modality, json.loads(args.options), runtime)
     except (analyzers.UnknownAnalyzerError, DeviceError, ValueError, OSError) as exc:
         log.error("%s", exc)
