@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
+from daemon.workers.gpus import visible_gpus
 
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -86,30 +87,57 @@ class StreamConfig(_Section):
 
 
 class WorkerPoolConfig(_Section):
-    # Local worker processes tandemd starts and supervises; "auto": one per CPU core.
-    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
+    # Local worker processes tandemd starts and supervises: a number, "auto" (one per CPU
+    # core) or "per_gpu" (one per visible GPU, at least one). Defaults: vision "per_gpu",
+    # audio "auto".
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto", "per_gpu"] = 1
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)  # defaults per kind, below
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
+    # Where model-backed analyzers run: auto (a GPU when present), cpu, cuda, cuda:N.
+    # With auto or cuda, local worker n takes GPU n modulo the number of GPUs.
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # autocast for fp16/bf16
+    memory_fraction: float = Field(1.0, gt=0, le=1)  # of its GPU, when workers share one
+    compile: bool = False  # torch.compile the models (slow start; measure first)
+    # Dynamic batching: a batch goes to the analyzers when max_batch items are there, or
+    # max_wait_ms after the oldest arrived. Needs capacity >= max_batch.
+    max_batch: int = Field(1, ge=1, le=256)
+    max_wait_ms: float = Field(0.0, ge=0, le=10000)
+    # Each local worker serves its own /metrics on metrics_port + n; unset: none.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _batches_can_fill(self) -> Self:
+        if self.max_batch > self.capacity:
+            raise ValueError(
+                f"max_batch: {self.max_batch} exceeds capacity {self.capacity}: "
+                "a worker never holds enough items to fill a batch"
+            )
+        return self
 
     @property
     def processes(self) -> int:
-        """`count` resolved: "auto" is the number of CPU cores this process may use."""
+        """`count` resolved on this host: "auto" is the CPU cores this process may use,
+        "per_gpu" the visible GPUs (at least one)."""
         if self.count == "auto":
             return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        if self.count == "per_gpu":
+            return max(visible_gpus(), 1)
         return self.count
 
 
 class AudioPoolConfig(WorkerPoolConfig):
     # Audio runs on the CPU: by default one single-threaded process per core.
-    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto", "per_gpu"] = "auto"
     capacity: int = Field(8, ge=1, le=256)
     analyzers: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDIO), min_length=1)
 
 
 class VisionPoolConfig(WorkerPoolConfig):
+    count: Annotated[int, Field(ge=0, le=64)] | Literal["auto", "per_gpu"] = "per_gpu"
     analyzers: list[str] = Field(default_factory=lambda: ["motion"], min_length=1)
 
 

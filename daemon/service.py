@@ -40,6 +40,7 @@ from daemon.security import (
     start_authenticator,
     write_keypair,
 )
+from daemon.workers.gpus import local_workers, visible_gpus
 
 log = logging.getLogger("tandemd")
 LOOP_TICK_MS = 20
@@ -74,6 +75,7 @@ class Tandemd:
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
         self._ingest_started = False
         self._started_at = time.monotonic()
+        self._worker_counts: dict[str, int] = {}
 
     # -- start-up -----------------------------------------------------------------
     def _start_authenticator(self) -> ThreadAuthenticator | None:
@@ -164,13 +166,16 @@ class Tandemd:
         return hub
 
     def _add_workers(self) -> None:
+        gpus = visible_gpus()
         for kind in KINDS:
             pool = getattr(self.config.workers, kind)
-            for n in range(pool.processes):
-                argv = ["daemon.workers", *self._worker_args(kind, pool)]
+            devices = local_workers(pool.processes, pool.device, gpus)
+            self._worker_counts[kind] = len(devices)
+            for n, device in enumerate(devices):
+                argv = ["daemon.workers", *self._worker_args(kind, pool, device, n)]
                 self.children.add(f"worker-{kind}-{n}", argv, restart=True, restart_on_success=True)
 
-    def _worker_args(self, kind: str, pool: WorkerPoolConfig) -> list[str]:
+    def _worker_args(self, kind: str, pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
         cfg = self.config
         # A wildcard bind address is reached locally through loopback.
         endpoint = re.sub(r"^tcp://(0\.0\.0\.0|\*)", "tcp://127.0.0.1", self.dispatcher.endpoint)
@@ -187,7 +192,8 @@ class Tandemd:
         }
         if self.local_keys is not None:
             args["--server-key"], args["--key"] = (str(p) for p in self.local_keys)
-        return [part for pair in args.items() for part in pair]
+        flat = [part for pair in args.items() for part in pair]
+        return [*flat, *_batching_arguments(pool, device, n)]
 
     def _add_ingest(self) -> None:
         for stream in self.config.streams:
@@ -201,7 +207,7 @@ class Tandemd:
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
-            wanted = getattr(self.config.workers, kind).processes
+            wanted = self._worker_counts.get(kind, 0)
             if self.dispatcher.workers(kind) < wanted:
                 return False
         return True
@@ -316,6 +322,27 @@ class Tandemd:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not done():
             self._turn(poller)
+
+
+def _batching_arguments(pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
+    """A local worker's device, precision, batching and metrics arguments."""
+    args = [
+        "--device",
+        device,
+        "--precision",
+        pool.precision,
+        "--memory-fraction",
+        str(pool.memory_fraction),
+        "--max-batch",
+        str(pool.max_batch),
+        "--max-wait-ms",
+        str(pool.max_wait_ms),
+    ]
+    if pool.compile:
+        args.append("--compile")
+    if pool.metrics_port is not None:
+        args += ["--metrics-port", str(pool.metrics_port + n if pool.metrics_port else 0)]
+    return args
 
 
 def _runtime_dir(config: Config) -> Path:

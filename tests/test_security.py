@@ -156,6 +156,8 @@ def test_tandemd_on_curve_serves_allowed_workers_only(tandemd, keys, tmp_path: P
     port, pub, metrics_port = free_port(), free_port(), free_port()
     daemon = tandemd(f"""
 runtime_dir = "{tmp_path}/run"
+[workers.audio]
+count = 1
 [dispatch]
 endpoint = "tcp://0.0.0.0:{port}"
 curve_secret_key = "{keys["server_secret"]}"

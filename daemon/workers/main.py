@@ -20,6 +20,14 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
     p.add_argument("--analyzers", default="", help="comma-separated; default per kind")
     p.add_argument("--options", default="{}", help="JSON: analyzer name -> options")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    p.add_argument("--memory-fraction", type=float, default=1.0, help="of the GPU's memory")
+    p.add_argument("--compile", action="store_true", help="torch.compile the models")
+    p.add_argument("--max-batch", type=int, default=1, help="items per forward at most")
+    p.add_argument("--max-wait-ms", type=float, default=0.0, help="wait for a fuller batch")
+    p.add_argument("--metrics-port", type=int, default=-1, help="serve /metrics; -1: off")
+    p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--heartbeat-ms", type=int, default=1000)
     p.add_argument("--liveness", type=int, default=3)
     p.add_argument("--server-key", help="tandemd's public key file (CURVE endpoints)")
@@ -31,11 +39,16 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     die_with_parent()
     setup_logging(args.log_level, f"worker[{args.kind}]")
+    log = logging.getLogger("worker")
     import torch
+    from prometheus_client import CollectorRegistry
 
     from daemon.workers import analyzers
     from daemon.workers.analyzers.specs import DEFAULT_AUDIO
-    from daemon.workers.worker import Worker
+    from daemon.workers.batching import BatchRunner
+    from daemon.workers.device import DeviceError, make_runtime
+    from daemon.workers.metrics import WorkerMetrics, serve
+    from daemon.workers.worker import BatchPolicy, Worker
 
     torch.set_num_threads(args.threads)
     # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
@@ -44,16 +57,34 @@ def run(args: argparse.Namespace) -> int:
     names = [n for n in args.analyzers.split(",") if n] or (
         ["motion"] if args.kind == "vision" else list(DEFAULT_AUDIO)
     )
+    device = args.device
+    specs = analyzers.specs()
+    if not any(n in specs and specs[n].device == "accelerator" for n in names):
+        device = "cpu"  # nothing here wants a GPU: leave its memory to those that do
     try:
-        built = analyzers.build(names, modality, json.loads(args.options))
-    except (analyzers.UnknownAnalyzerError, ValueError) as exc:
-        logging.getLogger("worker").error("%s", exc)
+        runtime = make_runtime(device, args.precision, args.memory_fraction, args.compile)
+        built = analyzers.build(names, modality, json.loads(args.options), runtime)
+    except (analyzers.UnknownAnalyzerError, DeviceError, ValueError, OSError) as exc:
+        log.error("%s", exc)
         return 2
     if bool(args.server_key) != bool(args.key):
-        logging.getLogger("worker").error("--server-key and --key go together")
+        log.error("--server-key and --key go together")
         return 2
+    log.info("analyzers %s on %s (%s)", ",".join(names), runtime.device, runtime.precision)
+    metrics = WorkerMetrics(CollectorRegistry())
+    if args.metrics_port >= 0:
+        port = serve(metrics, args.metrics_port, args.metrics_host)
+        log.info("metrics on http://%s:%d/metrics", args.metrics_host, port)
+    runner = BatchRunner(built, runtime, metrics)
+    runner.warmup(args.max_batch)
     worker = Worker(
-        args.endpoint, args.kind, built, args.capacity, args.heartbeat_ms, args.liveness
+        args.endpoint,
+        args.kind,
+        runner,
+        args.capacity,
+        args.heartbeat_ms,
+        args.liveness,
+        BatchPolicy(args.max_batch, args.max_wait_ms),
     )
     if args.key:
         worker.curve = (args.server_key, args.key)

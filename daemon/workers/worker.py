@@ -1,7 +1,11 @@
 """A worker process: owns its lifecycle (connect, register, serve, reconnect, stop).
 
-It holds at most `capacity` items (tandemd never sends more), answers each with one
-result, heartbeats tandemd, and re-registers by itself when tandemd goes silent.
+It holds at most `capacity` items (tandemd never sends more), gathers them into batches
+(up to `max_batch` items or `max_wait_ms` after the oldest arrived, whichever comes
+first), runs each batch on a thread of its own while this loop keeps heartbeating and
+gathering, answers each item with one result, and re-registers by itself when tandemd
+goes silent. A batch only fills when `capacity >= max_batch`; with twice that, the next
+batch gathers while the current one runs.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Literal
 
@@ -22,10 +28,28 @@ import zmq
 
 from daemon import protocol
 from daemon.security import secure_client
-from daemon.workers.analyzers import Analyzer, Modality, WorkItem
+from daemon.workers.analyzers import Modality, WorkItem
+from daemon.workers.batching import Answer, BatchRunner
+from daemon.workers.executor import BatchThread
 
 log = logging.getLogger("worker")
 EXIT_REFUSED = 2
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_batch: int = 1
+    max_wait_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    header: protocol.VideoItem | protocol.AudioItem
+    payload: Any  # zmq.Frame: the item's tensor reads straight from its buffer
+    arrived: float
+
+
+Batch = list[Pending]
 
 
 class Worker:
@@ -33,16 +57,18 @@ class Worker:
         self,
         endpoint: str,
         kind: str,
-        analyzers: list[Analyzer],
+        runner: BatchRunner,
         capacity: int,
         heartbeat_ms: int = 1000,
         liveness: int = 3,
+        batching: BatchPolicy | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.kind: Literal["vision", "audio"] = "vision" if kind == "vision" else "audio"
         self.modality: Modality = "video" if kind == "vision" else "audio"
-        self.analyzers = analyzers
+        self.runner = runner
         self.capacity = capacity
+        self.batching = batching or BatchPolicy()
         self.heartbeat_s = heartbeat_ms / 1000
         self.liveness = liveness
         self.name = f"{socket.gethostname()}:{os.getpid()}:{kind}"
@@ -50,14 +76,17 @@ class Worker:
         self.welcomed = False
         self.curve: tuple[str, str] | None = None  # (server public key file, our secret key file)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._pending: deque[tuple[protocol.VideoItem | protocol.AudioItem, Any]] = deque()
+        self._pending: deque[Pending] = deque()
+        self._batches: BatchThread[Batch, tuple[Batch, list[Answer], float]] | None = None
 
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopping = True
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self._batches = BatchThread(self.ctx, self._run_batch)
         try:
             while not self.stopping:
                 code = self._session()
@@ -66,6 +95,7 @@ class Worker:
                 log.warning("tandemd at %s went silent; registering again", self.endpoint)
             return 0
         finally:
+            self._batches.close()
             self.ctx.term()
 
     def _session(self) -> int | None:
@@ -84,20 +114,25 @@ class Worker:
             sock.close()
 
     def _serve(self, sock: zmq.Socket[bytes]) -> int | None:
+        assert self._batches is not None
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._batches.signal, zmq.POLLIN)
         last_heard = time.monotonic()
         last_sent = 0.0
         while not self.stopping:
-            timeout = 0 if self._pending else int(self.heartbeat_s * 1000)
-            if sock.poll(timeout, zmq.POLLIN):
+            events = dict(poller.poll(self._poll_ms(last_sent)))
+            if sock in events:
                 while sock.poll(0, zmq.POLLIN):
                     code = self._on_message(sock.recv_multipart(copy=False))
                     if code is not None:
                         return code
                 last_heard = time.monotonic()
-            if self._pending:
-                header, payload = self._pending.popleft()
-                self._send(sock, self._answer(header, payload))
+            if self._batches.signal in events:
+                self._send_answers(sock, *self._batches.take())
             now = time.monotonic()
+            if not self._batches.busy and self._batch_ready(now):
+                self._batches.submit(self._take_batch())
             if now - last_sent >= self.heartbeat_s:
                 # Until tandemd welcomes us, every heartbeat slot re-sends the registration.
                 self._send(sock, self._beat())
@@ -113,10 +148,58 @@ class Worker:
             v=protocol.PROTOCOL_VERSION,
             kind=self.kind,
             capacity=self.capacity,
-            analyzers=[a.name for a in self.analyzers],
+            analyzers=[a.name for a in self.runner.analyzers],
             name=self.name,
         )
 
+    # -- batching -------------------------------------------------------------------
+    def _batch_ready(self, now: float) -> bool:
+        if not self._pending:
+            return False
+        full = min(self.batching.max_batch, self.capacity)
+        waited_ms = (now - self._pending[0].arrived) * 1000
+        return len(self._pending) >= full or waited_ms >= self.batching.max_wait_ms
+
+    def _poll_ms(self, last_sent: float) -> int:
+        """Sleep until the next heartbeat is due, or the oldest pending item's wait ends."""
+        now = time.monotonic()
+        until = last_sent + self.heartbeat_s - now
+        if self._pending and not (self._batches and self._batches.busy):
+            waited = now - self._pending[0].arrived
+            until = min(until, self.batching.max_wait_ms / 1000 - waited)
+        return max(0, int(until * 1000) + 1)
+
+    def _take_batch(self) -> Batch:
+        n = min(self.batching.max_batch, len(self._pending))
+        return [self._pending.popleft() for _ in range(n)]
+
+    def _run_batch(self, batch: Batch) -> tuple[Batch, list[Answer], float]:
+        """On the batch thread: the items' answers and the seconds they took."""
+        started = time.perf_counter()
+        answers = self.runner.run([_work_item(p.header, p.payload) for p in batch])
+        return batch, answers, time.perf_counter() - started
+
+    def _send_answers(
+        self, sock: zmq.Socket[bytes], batch: Batch, answers: list[Answer], seconds: float
+    ) -> None:
+        for pending, answer in zip(batch, answers, strict=True):
+            header = pending.header
+            self._send(
+                sock,
+                protocol.Result(
+                    v=protocol.PROTOCOL_VERSION,
+                    stream=header.stream,
+                    modality=header.type,
+                    seq=header.seq,
+                    pts=header.pts,
+                    wall=header.wall,
+                    outputs=answer.outputs,
+                    errors=answer.errors,
+                    infer_s=seconds / len(batch),  # the batch's time, shared by its items
+                ),
+            )
+
+    # -- messages -------------------------------------------------------------------
     def _on_message(self, frames: list[zmq.Frame]) -> int | None:
         try:
             msg, payloads = protocol.decode(frames)
@@ -124,7 +207,7 @@ class Worker:
             log.warning("dropped a message from tandemd: %s", exc)
             return None
         if isinstance(msg, protocol.VideoItem | protocol.AudioItem):
-            self._pending.append((msg, payloads[0]))
+            self._pending.append(Pending(msg, payloads[0], time.monotonic()))
         elif isinstance(msg, protocol.Refuse):
             log.error("tandemd refused this worker: %s", msg.reason)
             return EXIT_REFUSED
@@ -137,34 +220,6 @@ class Worker:
             log.info("registered with tandemd at %s", self.endpoint)
         return None
 
-    def _answer(
-        self, header: protocol.VideoItem | protocol.AudioItem, payload: Any
-    ) -> protocol.Result:
-        item = _work_item(header, payload)
-        outputs: protocol.Outputs = {}
-        errors: dict[str, str] = {}
-        start = time.perf_counter()
-        with torch.inference_mode():
-            for analyzer in self.analyzers:
-                try:
-                    outputs[analyzer.name] = analyzer.analyze(item)
-                except Exception as exc:  # one analyzer's bug must not lose the others' results
-                    log.exception(
-                        "analyzer %s failed on %s#%d", analyzer.name, item.stream, item.seq
-                    )
-                    errors[analyzer.name] = f"{type(exc).__name__}: {exc}"
-        return protocol.Result(
-            v=protocol.PROTOCOL_VERSION,
-            stream=header.stream,
-            modality=item.modality,
-            seq=header.seq,
-            pts=header.pts,
-            wall=header.wall,
-            outputs=outputs,
-            errors=errors,
-            infer_s=time.perf_counter() - start,
-        )
-
     def _send(self, sock: zmq.Socket[bytes], msg: protocol.BaseMessage) -> None:
         # Never block: with no connection (tandemd down, handshake refused) a DEALER send
         # would wait forever. What cannot go now is moot: tandemd re-sends lost items.
@@ -175,7 +230,14 @@ class Worker:
 def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Frame) -> WorkItem:
     if isinstance(header, protocol.VideoItem):
         array = np.frombuffer(payload.buffer, dtype=np.uint8).reshape(header.shape)
-        return WorkItem(header.stream, "video", header.seq, header.pts, torch.from_numpy(array))
+        return WorkItem(
+            header.stream,
+            "video",
+            header.seq,
+            header.pts,
+            torch.from_numpy(array),
+            duration=header.duration,
+        )
     samples = np.frombuffer(payload.buffer, dtype=np.float32)
     return WorkItem(
         header.stream, "audio", header.seq, header.pts, torch.from_numpy(samples), header.rate

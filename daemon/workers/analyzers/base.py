@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,8 +23,9 @@ class WorkItem:
     modality: Modality
     seq: int
     pts: float
-    tensor: torch.Tensor
+    tensor: torch.Tensor  # read-only: it may wrap a ZeroMQ buffer; never write into it
     rate: int = 0  # audio sample rate
+    duration: float = 0.0  # video: the sampling interval in seconds (0 = unknown)
 
 
 class Analyzer(Protocol):
@@ -35,6 +36,31 @@ class Analyzer(Protocol):
     modality: ClassVar[Modality]
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]: ...
+
+
+@runtime_checkable
+class BatchAnalyzer(Protocol):
+    """An analyzer that also takes many items in one call (one forward for a model).
+
+    The worker calls `analyze_batch` with items of one input size, from any streams, in
+    arrival order, and expects one output dict per item. It may raise
+    torch.cuda.OutOfMemoryError: the worker then halves the batch and retries.
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[Modality]
+
+    def analyze(self, item: WorkItem) -> dict[str, JsonValue]: ...
+
+    def analyze_batch(self, items: list[WorkItem]) -> list[dict[str, JsonValue]]: ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """An analyzer with a slow first call (model load, kernel selection): the worker
+    calls `warmup` once before it registers, so the first real frame is not slow."""
+
+    def warmup(self, batch_size: int) -> None: ...
 
 
 class Options(BaseModel):
@@ -52,8 +78,11 @@ class AnalyzerSpec:
     """What the config needs to know of an analyzer, without importing its code.
 
     `factory` is "module:attribute", imported only inside a worker and called with the
-    validated options. Third parties publish a spec under the `tandem.analyzers` entry
-    point group.
+    validated options, and also with the worker's `Runtime` (device, precision) when
+    `device` is "accelerator". `outputs` is the output schema: output name -> JSON type
+    ("number", "integer", "boolean", "string", "array"; a trailing "?" allows null; a
+    name ending in "*" is a prefix for several outputs). Third parties publish a spec
+    under the `tandem.analyzers` entry point group.
     """
 
     name: str
@@ -61,6 +90,26 @@ class AnalyzerSpec:
     factory: str
     options: type[Options] = field(default=NoOptions)
     description: str = ""
+    device: Literal["cpu", "accelerator"] = "cpu"
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def output_schema(self) -> dict[str, Any]:
+        """A JSON schema for one item's outputs of this analyzer."""
+        fixed: dict[str, Any] = {}
+        patterns: dict[str, Any] = {}
+        for key, kind in self.outputs.items():
+            base = {"type": [kind.rstrip("?"), "null"] if kind.endswith("?") else kind}
+            if key.endswith("*"):
+                patterns["^" + key[:-1].replace(".", "\\.")] = base
+            else:
+                fixed[key] = base
+        return {
+            "type": "object",
+            "properties": fixed,
+            "patternProperties": patterns,
+            "required": sorted(fixed),
+            "additionalProperties": False,
+        }
 
 
 class UnknownAnalyzerError(ValueError):

@@ -7,7 +7,7 @@ import importlib
 import logging
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,6 +19,9 @@ from daemon.workers.analyzers.base import (
     UnknownAnalyzerError,
 )
 from daemon.workers.analyzers.specs import BUILTIN_SPECS
+
+if TYPE_CHECKING:
+    from daemon.workers.device import Runtime
 
 log = logging.getLogger("analyzers")
 ENTRY_POINT_GROUP = "tandem.analyzers"
@@ -73,9 +76,16 @@ def validate_options(name: str, modality: Modality, raw: dict[str, Any]) -> Opti
 
 
 def build(
-    names: list[str], modality: Modality, options: dict[str, dict[str, Any]] | None = None
+    names: list[str],
+    modality: Modality,
+    options: dict[str, dict[str, Any]] | None = None,
+    runtime: Runtime | None = None,
 ) -> list[Analyzer]:
-    """Instantiate the named analyzers with their options (imports their code)."""
+    """Instantiate the named analyzers with their options (imports their code).
+
+    Analyzers that prefer an accelerator also get the worker's runtime (default: CPU,
+    fp32), so each loads its model once, on the worker's device.
+    """
     options = options or {}
     out: list[Analyzer] = []
     for name in names:
@@ -83,5 +93,12 @@ def build(
         validated = validate_options(name, modality, options.get(name, {}))
         module, _, attr = spec.factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
-        out.append(factory(validated))
+        if spec.device == "accelerator":
+            if runtime is None:
+                from daemon.workers.device import make_runtime
+
+                runtime = make_runtime("cpu")
+            out.append(factory(validated, runtime))
+        else:
+            out.append(factory(validated))
     return out

@@ -26,3 +26,10 @@ class PerStream(Generic[T]):
         self._items.move_to_end(stream)
         while len(self._items) > self.limit:
             self._items.popitem(last=False)
+
+
+def continues(prev_seq: int, prev_pts: float, seq: int, pts: float, max_gap_s: float) -> bool:
+    """Whether a frame continues its stream's previous one: stateful analyzers reset on a
+    jump back in seq or pts (a restarted or rewound stream) or a gap over `max_gap_s`.
+    A skipped seq alone (a live frame dropped under backpressure) is no reset."""
+    return seq > prev_seq and prev_pts < pts <= prev_pts + max_gap_s

@@ -1,0 +1,106 @@
+"""Specs and options of the model-backed analyzers (Hugging Face transformers). No torch
+or transformers imported here: config validation imports this module."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from daemon.workers.analyzers.base import AnalyzerSpec, Options
+
+
+def slug(label: str) -> str:
+    """A label as part of an output name: "traffic light" -> "traffic_light"."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+class ModelOptions(Options):
+    # A local directory saved with save_pretrained, or a hub id already in the local
+    # Hugging Face cache. Nothing is downloaded unless allow_download is true.
+    model: str = Field(min_length=1)
+    revision: str | None = None
+    allow_download: bool = False
+    # Cascade: with gate = "motion", a frame reaches the model only when enough of it
+    # changed since the stream's last frame; the others repeat the stream's last result.
+    gate: Literal["none", "motion"] = "none"
+    gate_min_score: float = Field(0.002, ge=0, le=1)  # share of pixels changed
+    gate_pixel_threshold: int = Field(25, ge=1, le=255)
+    gate_refresh_s: float = Field(10.0, gt=0)  # run the model at least this often anyway
+
+
+class DetectorOptions(ModelOptions):
+    threshold: float = Field(0.5, ge=0, le=1)  # detections scoring below are dropped
+    max_detections: int = Field(20, ge=0, le=300)
+    size: tuple[int, int] | None = None  # model input (height, width); None: keep the frame's
+    count_labels: list[str] = Field(default_factory=list)  # adds count_<label> outputs
+
+    @field_validator("count_labels")
+    @classmethod
+    def _sluggable(cls, labels: list[str]) -> list[str]:
+        for label in labels:
+            if not slug(label):
+                raise ValueError(f"label {label!r} has no letters or digits")
+        return labels
+
+
+class ClassifierOptions(ModelOptions):
+    top_k: int = Field(3, ge=1, le=20)
+
+
+class ZeroShotOptions(ModelOptions):
+    labels: list[str] = Field(min_length=1, max_length=256)
+    template: str = "a photo of a {}."  # each label is put in here before encoding
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_slugs(cls, labels: list[str]) -> list[str]:
+        slugs = [slug(label) for label in labels]
+        if "" in slugs or len(set(slugs)) != len(slugs):
+            raise ValueError("labels must be distinct and have letters or digits")
+        return labels
+
+
+MODEL_SPECS = [
+    AnalyzerSpec(
+        "objects",
+        "video",
+        "daemon.workers.analyzers.detector:DetectorAnalyzer",
+        DetectorOptions,
+        "object detection with a transformers model (DETR, RT-DETR, YOLOS)",
+        device="accelerator",
+        outputs={
+            "count": "integer",
+            "labels": "array",
+            "scores": "array",
+            "boxes": "array",
+            "count_*": "integer",
+            "gated": "boolean",
+        },
+    ),
+    AnalyzerSpec(
+        "classes",
+        "video",
+        "daemon.workers.analyzers.classifier:ClassifierAnalyzer",
+        ClassifierOptions,
+        "image classification with a transformers model (ViT, ConvNeXt, ...)",
+        device="accelerator",
+        outputs={
+            "label": "string",
+            "score": "number",
+            "top_labels": "array",
+            "top_scores": "array",
+            "gated": "boolean",
+        },
+    ),
+    AnalyzerSpec(
+        "zeroshot",
+        "video",
+        "daemon.workers.analyzers.zeroshot:ZeroShotAnalyzer",
+        ZeroShotOptions,
+        "zero-shot labels from config with CLIP or SigLIP",
+        device="accelerator",
+        outputs={"label": "string", "score": "number", "p_*": "number", "gated": "boolean"},
+    ),
+]

@@ -1,0 +1,131 @@
+"""Run a gathered batch of items through every analyzer.
+
+Batching analyzers get the items grouped by input size (one forward per group); the
+others see the items one by one in arrival order, so per-stream state stays in order.
+When the accelerator runs out of memory, the batch is halved and both halves retried
+(counted); a single item that still does not fit is answered with the error. One
+analyzer's failure never loses the other analyzers' outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+
+from daemon.logs import RATE_LIMITED
+from daemon.protocol import JsonValue
+from daemon.workers.analyzers import Analyzer, WorkItem
+from daemon.workers.analyzers.base import BatchAnalyzer, WarmsUp
+from daemon.workers.device import Runtime, inference
+from daemon.workers.metrics import WorkerMetrics
+
+log = logging.getLogger("worker")
+Outputs = dict[str, JsonValue]
+
+
+@dataclass
+class Answer:
+    """Every analyzer's outputs for one item, and the errors of those that failed."""
+
+    outputs: dict[str, Outputs] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class BatchRunner:
+    def __init__(self, analyzers: list[Analyzer], runtime: Runtime, metrics: WorkerMetrics):
+        self.analyzers = analyzers
+        self.runtime = runtime
+        self.metrics = metrics
+
+    def warmup(self, batch_size: int) -> None:
+        with inference(self.runtime):
+            for analyzer in self.analyzers:
+                if isinstance(analyzer, WarmsUp):
+                    started = time.perf_counter()
+                    analyzer.warmup(batch_size)
+                    log.info("warmed up %s in %.2f s", analyzer.name, time.perf_counter() - started)
+
+    def run(self, items: list[WorkItem]) -> list[Answer]:
+        answers = [Answer() for _ in items]
+        with inference(self.runtime):
+            for analyzer in self.analyzers:
+                started = time.perf_counter()
+                if isinstance(analyzer, BatchAnalyzer):
+                    for group in _by_input_size(items):
+                        results = self._batched(analyzer, [items[i] for i in group])
+                        for i, result in zip(group, results, strict=True):
+                            self._store(answers[i], analyzer.name, result, items[i])
+                else:
+                    for item, answer in zip(items, answers, strict=True):
+                        self._store(answer, analyzer.name, self._single(analyzer, item), item)
+                self.metrics.inference.labels(analyzer.name).observe(time.perf_counter() - started)
+        self.metrics.items.inc(len(items))
+        self.metrics.accelerator_memory.set(self.runtime.memory_bytes())
+        return answers
+
+    def _single(self, analyzer: Analyzer, item: WorkItem) -> Outputs | Exception:
+        try:
+            return analyzer.analyze(item)
+        except Exception as exc:  # one analyzer's bug must not lose the others' results
+            return exc
+
+    def _batched(self, analyzer: BatchAnalyzer, items: list[WorkItem]) -> list[Outputs | Exception]:
+        try:
+            results: list[Outputs | Exception] = list(analyzer.analyze_batch(items))
+        except torch.cuda.OutOfMemoryError as exc:
+            self._free_accelerator_memory()
+            if len(items) == 1:
+                return [exc]
+            self.metrics.oom_retries.labels(analyzer.name).inc()
+            half = len(items) // 2
+            log.warning(
+                "%s ran out of accelerator memory on %d items: retrying as %d + %d",
+                analyzer.name,
+                len(items),
+                half,
+                len(items) - half,
+            )
+            return self._batched(analyzer, items[:half]) + self._batched(analyzer, items[half:])
+        except Exception as exc:
+            return [exc] * len(items)
+        self.metrics.batch_size.labels(analyzer.name).observe(len(items))
+        if len(results) != len(items):
+            bad = ValueError(f"analyze_batch returned {len(results)} outputs for {len(items)}")
+            return [bad] * len(items)
+        return results
+
+    def _store(
+        self, answer: Answer, name: str, result: Outputs | Exception, item: WorkItem
+    ) -> None:
+        if isinstance(result, Exception):
+            log.error(
+                "%s failed on %s#%d: %s: %s",
+                name,
+                item.stream,
+                item.seq,
+                type(result).__name__,
+                result,
+                extra=RATE_LIMITED,
+            )
+            self.metrics.errors.labels(name).inc()
+            answer.errors[name] = f"{type(result).__name__}: {result}"
+        else:
+            answer.outputs[name] = result
+            if result.get("gated") is True:
+                self.metrics.gated.labels(name).inc()
+
+    def _free_accelerator_memory(self) -> None:
+        if self.runtime.is_cuda:
+            torch.cuda.empty_cache()
+
+
+def _by_input_size(items: list[WorkItem]) -> list[list[int]]:
+    """Indices of the items grouped by tensor shape, each group in arrival order."""
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        groups[tuple(item.tensor.shape)].append(i)
+    return list(groups.values())

@@ -1,0 +1,239 @@
+"""The vision worker's batching: frames of several streams reach one forward, the
+out-of-memory path halves and retries, heartbeats flow during a long batch, and a
+third-party analyzer registered through a Python entry point is found and run.
+
+The out-of-memory and slow analyzers are a test plugin (below), installed the way a
+third party would: a module and a dist-info with a `tandem.analyzers` entry point on
+sys.path. The out-of-memory one raises torch.cuda.OutOfMemoryError above a batch size,
+so the worker's real halving and retry code runs on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import zmq
+from prometheus_client import CollectorRegistry
+
+from daemon import protocol
+from daemon.workers.analyzers import WorkItem, build, registry
+from daemon.workers.batching import BatchRunner
+from daemon.workers.device import make_runtime
+from daemon.workers.metrics import WorkerMetrics
+from daemon.workers.worker import BatchPolicy, Worker
+from tests.media import moving_square
+from tests.tiny_vision_models import tiny_detr
+
+PLUGIN = '''
+"""A third-party analyzer plugin for tandem's tests."""
+import time
+from typing import ClassVar
+
+import torch
+from pydantic import Field
+
+from daemon.workers.analyzers.base import AnalyzerSpec, Options
+
+
+class FlakyOptions(Options):
+    fits: int = Field(2, ge=0)  # batches larger than this run out of memory
+    sleep_s: float = 0.0
+
+
+class Flaky:
+    name: ClassVar[str] = "flaky"
+    modality: ClassVar[str] = "video"
+
+    def __init__(self, options: FlakyOptions) -> None:
+        self.options = options
+        self.batches: list[int] = []
+
+    def analyze(self, item):
+        return self.analyze_batch([item])[0]
+
+    def analyze_batch(self, items):
+        if len(items) > self.options.fits:
+            raise torch.cuda.OutOfMemoryError(f"{len(items)} items do not fit")
+        time.sleep(self.options.sleep_s)
+        self.batches.append(len(items))
+        return [{"mean": float(i.tensor.float().mean())} for i in items]
+
+
+SPEC = AnalyzerSpec("flaky", "video", "tandem_flaky_plugin:Flaky", FlakyOptions,
+                    outputs={"mean": "number"})
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Iterator[None]:
+    (tmp_path / "tandem_flaky_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "tandem_flaky_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tandem-flaky-plugin\nVersion: 1.0\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        textwrap.dedent("""
+        [tandem.analyzers]
+        flaky = tandem_flaky_plugin:SPEC
+        """)
+    )
+    sys.path.insert(0, str(tmp_path))
+    registry.specs.cache_clear()
+    yield
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("tandem_flaky_plugin", None)
+    registry.specs.cache_clear()
+
+
+def items(n: int, streams: int) -> list[WorkItem]:
+    return [
+        WorkItem(
+            f"cam{k % streams}",
+            "video",
+            k // streams,
+            k // streams * 0.2,
+            torch.from_numpy(moving_square(k, 320, 240)),
+            duration=0.2,
+        )
+        for k in range(n)
+    ]
+
+
+def sample(metrics: WorkerMetrics, name: str, analyzer: str) -> float:
+    value = metrics.registry.get_sample_value(name, {"analyzer": analyzer})
+    return 0.0 if value is None else value
+
+
+def test_entry_point_plugin_is_found_and_built(plugin: None) -> None:
+    assert "flaky" in registry.available("video")
+    (flaky,) = build(["flaky"], "video", {"flaky": {"fits": 4}})
+    assert flaky.analyze(items(1, 1)[0])["mean"] > 0
+
+
+def test_out_of_memory_halves_the_batch_and_retries(plugin: None) -> None:
+    (flaky,) = build(["flaky"], "video", {"flaky": {"fits": 2}})
+    metrics = WorkerMetrics(CollectorRegistry())
+    runner = BatchRunner([flaky], make_runtime("cpu"), metrics)
+    answers = runner.run(items(8, streams=4))
+    assert all("flaky" in a.outputs and not a.errors for a in answers)
+    assert flaky.batches == [2, 2, 2, 2]  # type: ignore[attr-defined]
+    assert sample(metrics, "tandem_worker_oom_retries_total", "flaky") == 3  # 8, then 4 and 4
+    assert sample(metrics, "tandem_worker_batch_size_count", "flaky") == 4
+
+
+def test_out_of_memory_on_one_item_is_an_error_not_a_crash(plugin: None) -> None:
+    (flaky,) = build(["flaky"], "video", {"flaky": {"fits": 0}})
+    (motion,) = build(["motion"], "video")
+    runner = BatchRunner([flaky, motion], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    answers = runner.run(items(2, streams=2))
+    assert all(a.errors["flaky"].startswith("OutOfMemoryError") for a in answers)
+    assert all("motion" in a.outputs for a in answers)  # the other analyzer still answered
+
+
+class FakeTandemd:
+    """tandemd's side of the worker link, reduced to a ROUTER in the test."""
+
+    def __init__(self) -> None:
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.identity = b""
+        self.heartbeats = 0
+
+    def recv(self, timeout_s: float = 30.0) -> protocol.Message:
+        assert self.sock.poll(int(timeout_s * 1000)), "the worker said nothing"
+        identity, *frames = self.sock.recv_multipart()
+        self.identity = identity
+        msg, _ = protocol.decode(frames)
+        if isinstance(msg, protocol.Heartbeat):
+            self.heartbeats += 1
+        return msg
+
+    def register(self) -> protocol.Register:
+        msg = self.recv()
+        assert isinstance(msg, protocol.Register)
+        welcome = protocol.Welcome(v=1, heartbeat_ms=100, liveness=3)
+        self.sock.send_multipart([self.identity, protocol.encode(welcome)])
+        return msg
+
+    def send(self, item: WorkItem) -> None:
+        array = item.tensor.numpy()
+        header = protocol.VideoItem(v=1, stream=item.stream, seq=item.seq, pts=item.pts,
+                                    duration=0.2, wall=time.time(), shape=array.shape)  # fmt: skip
+        self.sock.send_multipart([self.identity, protocol.encode(header), array.tobytes()])
+
+    def results(self, n: int) -> list[protocol.Result]:
+        out: list[protocol.Result] = []
+        while len(out) < n:
+            msg = self.recv()
+            if isinstance(msg, protocol.Result):
+                out.append(msg)
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
+def run_worker(runner: BatchRunner, endpoint: str, policy: BatchPolicy, capacity: int) -> Worker:
+    worker = Worker(endpoint, "vision", runner, capacity, 100, 3, policy)
+    threading.Thread(target=worker.run, daemon=True).start()
+    return worker
+
+
+def test_frames_of_several_streams_reach_one_forward(tmp_path: Path) -> None:
+    detr = tiny_detr(tmp_path / "detr")
+    analyzers = build(["objects", "motion"], "video", {"objects": {"model": str(detr)}})
+    metrics = WorkerMetrics(CollectorRegistry())
+    runner = BatchRunner(analyzers, make_runtime("cpu"), metrics)
+    tandemd = FakeTandemd()
+    # A long max_wait: batches form because max_batch items are there, not by time.
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(4, 60_000), capacity=8)
+    try:
+        assert tandemd.register().capacity == 8
+        sent = items(8, streams=4)  # cam0..cam3 interleaved: any 4 in a row span 4 streams
+        for item in sent:
+            tandemd.send(item)
+        results = tandemd.results(8)
+    finally:
+        worker.request_stop()
+        tandemd.close()
+    assert sorted((r.stream, r.seq) for r in results) == sorted((i.stream, i.seq) for i in sent)
+    assert all(set(r.outputs) == {"objects", "motion"} and not r.errors for r in results)
+    assert sample(metrics, "tandem_worker_batch_size_count", "objects") == 2
+    assert sample(metrics, "tandem_worker_batch_size_sum", "objects") == 8
+    assert (
+        metrics.registry.get_sample_value(
+            "tandem_worker_batch_size_bucket", {"analyzer": "objects", "le": "2.0"}
+        )
+        == 0
+    )
+
+
+def test_heartbeats_flow_during_a_long_batch(plugin: None) -> None:
+    (slow,) = build(["flaky"], "video", {"flaky": {"fits": 8, "sleep_s": 1.0}})
+    runner = BatchRunner([slow], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    tandemd = FakeTandemd()
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
+    try:
+        tandemd.register()
+        tandemd.send(items(1, 1)[0])
+        before = tandemd.heartbeats
+        (result,) = tandemd.results(1)
+        during = tandemd.heartbeats - before
+    finally:
+        worker.request_stop()
+        tandemd.close()
+    assert result.outputs["flaky"]["mean"] > 0
+    # A 1 s batch with 100 ms heartbeats: tandemd's liveness (3 missed) never runs out.
+    assert during >= 3
