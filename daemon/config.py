@@ -52,6 +52,9 @@ class StreamConfig(_Section):
     latency_objective_ms: int = Field(2000, ge=50, le=600000)
     # When workers cannot keep up, the lowest priority streams lose analysis fps first.
     priority: int = Field(0, ge=-100, le=100)
+    # The overload policy never lowers a live stream's analysis fps below this
+    # (default: a quarter of `fps`).
+    min_fps: float | None = Field(None, gt=0, le=120)
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(10.0, gt=0, le=300)
     # A second source for the audio (video then comes from `url` only), its format.
@@ -77,6 +80,8 @@ class StreamConfig(_Section):
             raise ValueError('loop: only for mode = "file" (a live source reconnects anyway)')
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s: larger than reconnect_max_s")
+        if self.min_fps is not None and self.min_fps > self.fps:
+            raise ValueError(f"min_fps: {self.min_fps} is above fps {self.fps}")
         return self
 
     @property

@@ -87,6 +87,18 @@ class Metrics:
             ["socket"],
             registry=registry,
         )
+        self.analysis_fps = Gauge(
+            "tandem_stream_analysis_fps",
+            "Analysis frames per second a live stream runs at now (lowered under overload).",
+            ["stream"],
+            registry=registry,
+        )
+        self.degrade_actions = Counter(
+            "tandem_degrade_actions_total",
+            "Analysis fps changes by the overload policy, by direction (down, up).",
+            ["stream", "direction"],
+            registry=registry,
+        )
         self.fused = Counter(
             "tandem_fused_records_total",
             "Fused window records published.",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon import protocol
 from daemon.config import Config
+from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
 from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
 from daemon.metrics import Metrics
@@ -83,6 +84,9 @@ class Pipeline:
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
+        self.degrader = Degrader(
+            self.config.streams, self.metrics, hub.set_fps, self._degraded, time.monotonic()
+        )
 
     def ingest_argument(self, stream_id: str) -> str:
         """The JSON argument of the stream's ingest process."""
@@ -176,6 +180,7 @@ class Pipeline:
         h = held.header
         if reason == "stale":
             self.metrics.dropped.labels(h.stream, h.type, reason).inc()
+            self.degrader.on_stale(h.stream)
         else:
             self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
         self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
@@ -198,6 +203,23 @@ class Pipeline:
                 detail = self._ending.pop(stream)
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self._digest(now)
+
+    def _degraded(self, stream: str, fps: float, configured: float, reason: str) -> None:
+        """Publish the overload policy's change of a stream's analysis fps."""
+        self.publisher.publish(
+            "status",
+            stream,
+            {
+                "schema": RECORD_SCHEMA,
+                "type": "analysis_rate",
+                "stream": stream,
+                "fps": fps,
+                "configured_fps": configured,
+                "degraded": fps < configured,
+                "detail": reason,
+                "at": time.time(),
+            },
+        )
 
     def _status(
         self, stream: str, state: str, detail: str | None, previous: str | None = None

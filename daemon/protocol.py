@@ -114,6 +114,13 @@ class Credit(BaseMessage):
     n: int = Field(ge=0)
 
 
+class IngestControl(BaseMessage):
+    """tandemd to an ingest process: analyse at this fps from now on (overload policy)."""
+
+    type: Literal["ingest_control"] = "ingest_control"
+    fps: float = Field(gt=0, le=120)
+
+
 class Stop(BaseMessage):
     type: Literal["stop"] = "stop"
 
@@ -165,6 +172,7 @@ Message = Annotated[
     | IngestState
     | IngestEnd
     | Credit
+    | IngestControl
     | Stop
     | Register
     | Welcome

@@ -250,6 +250,7 @@ class Tandemd:
                 # A local worker that exited is dead now: no need to wait for heartbeats.
                 self.dispatcher.forget_local(child.last_pid)
         self.pipeline.publish_due(now)
+        self.pipeline.degrader.tick(now)
 
     def _maybe_start_ingest(self) -> None:
         if self._ingest_started:

@@ -9,11 +9,13 @@ Who sends them where is the daemon's business.
 from streams.decode import SourceError
 from streams.health import STATES, Health, IllegalTransitionError, State, Transition
 from streams.live import Finished, Interrupted, Opened, run_stream
+from streams.sampling import AnalysisRate
 from streams.source import Source, open_source
 from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
 
 __all__ = [
     "STATES",
+    "AnalysisRate",
     "AudioChunk",
     "Finished",
     "Health",

@@ -11,7 +11,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from streams.audio import AudioChunker
-from streams.sampling import FpsSampler
+from streams.sampling import AnalysisRate, FpsSampler
 from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
 
 log = logging.getLogger("streams")
@@ -25,10 +25,12 @@ class Emitter:
     grid and the audio chunking carry on.
     """
 
-    def __init__(self, spec: SourceSpec, stats: SourceStats) -> None:
+    def __init__(
+        self, spec: SourceSpec, stats: SourceStats, rate: AnalysisRate | None = None
+    ) -> None:
         self.spec = spec
         self.stats = stats
-        self.sampler = FpsSampler(spec.fps)
+        self.sampler = FpsSampler(rate if rate is not None else spec.fps)
         self.reformatter = VideoReformatter()
         self.chunker = AudioChunker(spec.stream_id, spec.audio_rate, spec.audio_chunk_s, stats)
         self.video_seq = 0

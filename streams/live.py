@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from streams.decode import SourceError
 from streams.emit import Emitter, Item
+from streams.sampling import AnalysisRate
 from streams.source import Source
 from streams.timeline import MediaClock
 from streams.types import SourceSpec, SourceStats
@@ -71,10 +72,14 @@ class Backoff:
 
 
 def run_stream(
-    spec: SourceSpec, stats: SourceStats, stop: threading.Event
+    spec: SourceSpec,
+    stats: SourceStats,
+    stop: threading.Event,
+    rate: AnalysisRate | None = None,
 ) -> Iterator[Item | Event]:
-    """Every session of the stream until it finishes or `stop` is set."""
-    clock, emitter = MediaClock(), Emitter(spec, stats)
+    """Every session of the stream until it finishes or `stop` is set. `rate`, when
+    given, is the analysis fps, which the caller may change while this runs."""
+    clock, emitter = MediaClock(), Emitter(spec, stats, rate)
     backoff = Backoff(spec.reconnect_min_s, spec.reconnect_max_s)
     last_media: float | None = None  # monotonic time of the latest item
     while not stop.is_set():

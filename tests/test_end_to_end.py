@@ -50,7 +50,7 @@ def collect_until_ended(sub: Subscriber, streams: list[str], timeout_s: float):
             if record["type"] == "fused":
                 assert record["stream"] not in ended, "a record after the stream ended"
                 records[record["stream"]].append(record)
-            elif record["state"] == "ended":
+            elif record["type"] == "status" and record["state"] == "ended":
                 ended.add(record["stream"])
             break
     assert ended == set(streams), f"streams ended: {ended}"

@@ -45,6 +45,7 @@ class IngestLink:
     counters: dict[str, int] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
     ended: str | None = None
+    fps: float | None = None  # analysis fps tandemd asked for; None: the configured one
 
 
 class IngestHub:
@@ -90,6 +91,13 @@ class IngestHub:
                     link.identity, protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed)
                 )
                 link.credit_owed = 0
+
+    def set_fps(self, stream: str, fps: float) -> None:
+        """Ask the stream's ingest process to analyse at `fps` (kept across its restarts)."""
+        link = self.links[stream]
+        link.fps = fps
+        if link.identity is not None:
+            self._send(link.identity, protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=fps))
 
     def stop_all(self) -> None:
         for link in self.links.values():
@@ -149,6 +157,8 @@ class IngestHub:
         link.credit_owed = max(0, link.bound - link.held)
         self.on_hello(link.stream, msg)
         self.flush_credits()
+        if link.fps is not None:  # a restarted process starts at the configured rate
+            self._send(identity, protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=link.fps))
 
     def _on_stats(self, link: IngestLink, msg: protocol.IngestStats) -> None:
         for name, (metric, labels) in COUNTER_METRICS.items():

@@ -27,6 +27,7 @@ from daemon.ingest.sender import IngestSender
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
 from streams import (
+    AnalysisRate,
     Finished,
     Health,
     Interrupted,
@@ -55,10 +56,14 @@ class _Crashed:
 
 
 def _decode(
-    spec: SourceSpec, stats: SourceStats, stop: threading.Event, out: queue.Queue[object]
+    spec: SourceSpec,
+    stats: SourceStats,
+    stop: threading.Event,
+    out: queue.Queue[object],
+    rate: AnalysisRate,
 ) -> None:
     try:
-        for event in run_stream(spec, stats, stop):
+        for event in run_stream(spec, stats, stop, rate):
             out.put(event)
     except Exception as exc:  # a bug, not a bad source: the process restarts
         log.exception("stream %r: decode thread crashed", spec.stream_id)
@@ -150,10 +155,11 @@ def run(spec: SourceSpec, endpoint: str, bound: int) -> int:
     stats = SourceStats()
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sender = IngestSender(ctx, endpoint, spec.stream_id, live=spec.live, bound=bound, stats=stats)
+    sender.rate = rate = AnalysisRate(spec.fps)
     stop = threading.Event()
     events: queue.Queue[object] = queue.Queue(maxsize=HANDOFF_BOUND)
     decoder = threading.Thread(
-        target=_decode, args=(spec, stats, stop, events), name="decode", daemon=True
+        target=_decode, args=(spec, stats, stop, events, rate), name="decode", daemon=True
     )
     try:
         sender.hello(video=spec.video, audio=spec.audio)

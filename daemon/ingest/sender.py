@@ -7,6 +7,7 @@ file loses nothing and runs as fast as the workers take it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
@@ -15,7 +16,9 @@ from typing import Any, Literal
 import zmq
 
 from daemon import protocol
-from streams import AudioChunk, SourceStats, Transition, VideoFrame
+from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame
+
+log = logging.getLogger("ingest")
 
 Item = VideoFrame | AudioChunk
 STATS_INTERVAL_S = 0.5
@@ -32,6 +35,7 @@ class IngestSender:
         stats: SourceStats,
     ) -> None:
         self.stream_id = stream_id
+        self.rate: AnalysisRate | None = None  # the decoder's sampling rate, set by tandemd
         self.live = live
         self.bound = bound
         self.stats = stats
@@ -182,6 +186,9 @@ class IngestSender:
             self.credit += msg.n
         elif isinstance(msg, protocol.Stop):
             self.stopping = True
+        elif isinstance(msg, protocol.IngestControl) and self.rate is not None:
+            log.info("analysis fps of %s set to %g by tandemd", self.stream_id, msg.fps)
+            self.rate.fps = msg.fps
 
     def _count_drop(self, item: Item, reason: str) -> None:
         key = f"{'video' if isinstance(item, VideoFrame) else 'audio'}:{reason}"
