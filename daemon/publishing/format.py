@@ -6,7 +6,8 @@ from typing import Any
 
 
 def digest_line(stream: str, record: dict[str, Any]) -> str:
-    """One human line for a fused record: `cam  12.0-13.0 s  motion.score 0.04 ...`."""
+    """One human line for a fused record: `cam  12.0-13.0s  motion.score=0.04 ...`, with
+    each analyzer's first output (its headline); `--json` shows everything."""
     w = record["window"]
     parts = [f"{stream}", f"{w['start']:.1f}-{w['end']:.1f}s"]
     for modality in ("video", "audio"):
@@ -14,7 +15,7 @@ def digest_line(stream: str, record: dict[str, Any]) -> str:
         if not block:
             continue
         for analyzer, fields in block["analyzers"].items():
-            for name, stats in fields.items():
+            for name, stats in list(fields.items())[:1]:
                 parts.append(f"{analyzer}.{name}={stats['mean']:.3g}")
     if record["missing"]:
         parts.append("missing=" + ",".join(record["missing"]))
