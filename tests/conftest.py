@@ -138,3 +138,18 @@ def metric(port: int, name: str, **labels: str) -> float:
     except (urllib.error.URLError, ConnectionError):
         return float("nan")
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def worker_argv(kind: str, endpoint: str, *extra: str) -> list[str]:
+    """The command line of a standalone worker (`tandem worker`), as on a remote host."""
+    return [
+        sys.executable,
+        "-m",
+        "daemon.cli",
+        "worker",
+        "--kind",
+        kind,
+        "--endpoint",
+        endpoint,
+        *extra,
+    ]

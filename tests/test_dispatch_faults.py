@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from tests.conftest import children_of, free_port, metric, wait_until
+from tests.conftest import children_of, free_port, metric, wait_until, worker_argv
 from tests.media import encode_clip
 from tests.test_end_to_end import collect_until_ended
 
@@ -156,7 +156,6 @@ def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tm
 
 def test_worker_registers_again_with_a_restarted_tandemd(tandemd, tmp_path):
     import subprocess
-    import sys
 
     from tests.conftest import ROOT
 
@@ -165,18 +164,7 @@ def test_worker_registers_again_with_a_restarted_tandemd(tandemd, tmp_path):
         "[dispatch]", f'[dispatch]\nendpoint = "tcp://127.0.0.1:{dispatch}"'
     )
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daemon.cli",
-            "worker",
-            "--kind",
-            "vision",
-            "--endpoint",
-            f"tcp://127.0.0.1:{dispatch}",
-            "--heartbeat-ms",
-            "200",
-        ],
+        worker_argv("vision", f"tcp://127.0.0.1:{dispatch}", "--heartbeat-ms", "200"),
         cwd=ROOT,
     )
     try:

@@ -4,14 +4,13 @@ tandemd over tcp + CURVE."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from daemon.security import write_keypair
-from tests.conftest import ROOT, free_port, metric, wait_until
+from tests.conftest import ROOT, free_port, metric, wait_until, worker_argv
 from tests.netns import make_host, netns_available, remove_host
 from tests.test_dispatch_faults import LIVE, next_records
 
@@ -65,20 +64,14 @@ port = {port}
     procs = []
     try:
         for host, kind in zip(hosts, ("vision", "audio"), strict=True):
-            argv = [
-                sys.executable,
-                "-m",
-                "daemon.cli",
-                "worker",
-                "--kind",
+            argv = worker_argv(
                 kind,
-                "--endpoint",
                 f"tcp://{host.gateway}:{dispatch}",
                 "--server-key",
                 str(server_public),
                 "--key",
                 str(worker_keys[host.namespace]),
-            ]
+            )
             procs.append(subprocess.Popen(host.command(argv), cwd=ROOT))
         assert wait_until(
             lambda: (

@@ -21,7 +21,7 @@ from daemon.security import (
     start_authenticator,
     write_keypair,
 )
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import ROOT, free_port, wait_until, worker_argv
 
 
 @pytest.fixture
@@ -171,18 +171,9 @@ port = {metrics_port}
     assert wait_until(lambda: metric(metrics_port, "tandem_workers", kind="vision") == 1, 30), (
         daemon.log()
     )
-    remote = [
-        sys.executable,
-        "-m",
-        "daemon.cli",
-        "worker",
-        "--kind",
-        "audio",
-        "--endpoint",
-        f"tcp://127.0.0.1:{port}",
-        "--server-key",
-        str(keys["server_public"]),
-    ]
+    remote = worker_argv(
+        "audio", f"tcp://127.0.0.1:{port}", "--server-key", str(keys["server_public"])
+    )
     good = subprocess.Popen([*remote, "--key", str(keys["worker_secret"])], cwd=ROOT)
     bad = subprocess.Popen([*remote, "--key", str(keys["stranger_secret"])], cwd=ROOT)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import zmq
@@ -14,7 +13,7 @@ from daemon import protocol
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.endpoints import bind_server
 from daemon.metrics import Metrics
-from tests.conftest import ROOT
+from tests.conftest import ROOT, worker_argv
 
 
 def test_old_worker_is_refused_naming_both_versions() -> None:
@@ -50,16 +49,7 @@ def test_worker_refused_by_tandemd_exits_2_with_the_reason() -> None:
     router.setsockopt(zmq.LINGER, 0)
     port = router.bind_to_random_port("tcp://127.0.0.1")
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daemon.cli",
-            "worker",
-            "--kind",
-            "vision",
-            "--endpoint",
-            f"tcp://127.0.0.1:{port}",
-        ],
+        worker_argv("vision", f"tcp://127.0.0.1:{port}"),
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
