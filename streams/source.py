@@ -13,6 +13,7 @@ import av.container
 
 from streams.decode import SourceError, configure_video, open_container
 from streams.emit import Emitter, Item
+from streams.relay import Relay, can_relay
 from streams.timeline import MediaClock
 from streams.types import SourceSpec, SourceStats
 
@@ -37,6 +38,7 @@ class _Feed:
     video: av.VideoStream | None
     audio: av.AudioStream | None
     origin: float  # source seconds of media time 0 in this container
+    relay: Relay | None = None  # the system ffmpeg feeding it, for protocols PyAV lacks
 
 
 class Source:
@@ -125,10 +127,23 @@ class Source:
     def close(self) -> None:
         for feed in self._feeds:
             feed.container.close()
+            if feed.relay is not None:
+                feed.relay.close()
         self._feeds = []
 
+    def _container(
+        self, url: str, fmt: str | None
+    ) -> tuple[av.container.InputContainer, Relay | None]:
+        try:
+            return open_container(self.spec, url, fmt, self.spec.hwaccel != "none"), None
+        except SourceError as exc:
+            if not (isinstance(exc.__cause__, av.ProtocolNotFoundError) and can_relay(url)):
+                raise
+        relay = Relay(self.spec, url)
+        return relay.container, relay
+
     def _open(self, group: str, url: str, fmt: str | None, video: bool, audio: bool) -> _Feed:
-        container = open_container(self.spec, url, fmt, hwaccel=self.spec.hwaccel != "none")
+        container, relay = self._container(url, fmt)
         vstream = container.streams.video[0] if video and container.streams.video else None
         astream = container.streams.audio[0] if audio and container.streams.audio else None
         if vstream is not None:
@@ -140,7 +155,7 @@ class Source:
                 container.seek(round((start + offset) * 1_000_000))
             except av.FFmpegError as exc:
                 log.warning("stream %r (%s): cannot seek: %s", self.spec.stream_id, url, exc)
-        return _Feed(group, url, container, vstream, astream, start + offset)
+        return _Feed(group, url, container, vstream, astream, start + offset, relay)
 
     def _frame(self, feed: _Feed, frame: object) -> Iterator[Item]:
         if not isinstance(frame, av.VideoFrame | av.AudioFrame):
