@@ -81,3 +81,53 @@ def test_unopenable_url_fails_clearly_while_another_stream_flows(tandemd, tmp_pa
     assert f"stream dead: starting -> failed: stream 'dead' ({dead_url}): cannot open" in (
         daemon.log()
     )
+
+
+def test_a_crashed_ingest_process_is_restarted_alone_and_its_timeline_goes_on(tandemd, tmp_path):
+    """kill -9 one stream's ingest process: the other stream's windows show no gap, the
+    killed stream comes back (tandemd restarts it) with its media time still rising."""
+    import os
+    import signal
+
+    from tests.conftest import children_of, metric, wait_until
+
+    pub, metrics_port = free_port(), free_port()
+    text = config(tmp_path, pub, metrics_port, "unused").replace(
+        'id = "dead"\nurl = "unused"',
+        'id = "other"\nurl = "testsrc=size=320x240:rate=25[out0];sine=frequency=880[out1]"\n'
+        'format = "lavfi"',
+    )
+    windows: dict[str, list[float]] = {"good": [], "other": []}
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
+        daemon = tandemd(text)
+
+        def collect(seconds: float) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                for _, record in sub.records(timeout_s=0.5):
+                    windows[record["stream"]].append(record["window"]["start"])
+                    break
+            return False
+
+        assert wait_until(lambda: collect(0.5) or len(windows["other"]) >= 3, 60), daemon.log()
+        victim = next(
+            pid
+            for pid in children_of(daemon.proc.pid)
+            if b"other" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and b"daemon.ingest" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        before = len(windows["other"])
+        os.kill(victim, signal.SIGKILL)
+        assert wait_until(
+            lambda: (
+                metric(metrics_port, "tandem_child_restarts_total", process="ingest-other") == 1
+            ),
+            20,
+        )
+        collect(8)
+        assert daemon.stop() == 0
+    good = windows["good"]
+    assert good == [good[0] + i for i in range(len(good))], "the other stream never paused"
+    after = windows["other"][before:]
+    assert after, "the killed stream came back"
+    assert windows["other"] == sorted(set(windows["other"])), "its media time kept rising"
