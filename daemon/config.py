@@ -43,6 +43,9 @@ class StreamConfig(_Section):
     width: int = Field(640, ge=16, le=7680)
     height: int = Field(360, ge=16, le=4320)
     audio_rate: int = Field(16000, ge=8000, le=192000)
+    # Channels the workers get: 1 (default) is FFmpeg's downmix to mono; 2..8 are FFmpeg's
+    # standard layouts (stereo, 3.0, quad, 5.0, 5.1, 6.1, 7.1), remixed if the source differs.
+    audio_channels: int = Field(1, ge=1, le=8)
     audio_chunk_ms: int = Field(500, ge=20, le=10000)
     # Items of this stream held by tandemd (queued or at a worker) at most; the bound on
     # the stream's memory inside tandemd. Live streams drop their oldest video beyond it.

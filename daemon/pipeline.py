@@ -102,6 +102,7 @@ class Pipeline:
             width=s.width,
             height=s.height,
             audio_rate=s.audio_rate,
+            audio_channels=s.audio_channels,
             audio_chunk_s=s.audio_chunk_ms / 1000,
             pace=s.effective_pace,
             open_timeout_s=s.open_timeout_s,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 PROTOCOL_VERSION = 1
 MAX_IMAGE_SIDE = 8192
 MAX_AUDIO_SAMPLES = 192000 * 60
+MAX_AUDIO_CHANNELS = 8
 
 StreamState = Literal["starting", "running", "stalled", "reconnecting", "failed", "stopped"]
 STREAM_STATES: tuple[StreamState, ...] = get_args(StreamState)
@@ -47,7 +48,8 @@ class VideoItem(BaseMessage):
 
 
 class AudioItem(BaseMessage):
-    """An audio chunk for analysis: payload is n float32 mono samples."""
+    """An audio chunk for analysis: payload is n float32 samples, mono (shape [n]) or
+    interleaved channels (shape [n, channels])."""
 
     type: Literal["audio"] = "audio"
     stream: str = Field(max_length=64)
@@ -55,7 +57,7 @@ class AudioItem(BaseMessage):
     pts: float = Field(ge=0)
     wall: float
     rate: int = Field(ge=1000, le=384000)
-    shape: tuple[int]
+    shape: tuple[int] | tuple[int, int]
     dtype: Literal["float32"] = "float32"
     sender_wall: float | None = None  # the source's own wall clock (RTCP), when known
 
@@ -63,8 +65,12 @@ class AudioItem(BaseMessage):
     def duration(self) -> float:
         return self.shape[0] / self.rate
 
+    @property
+    def channels(self) -> int:
+        return self.shape[1] if len(self.shape) == 2 else 1
+
     def payload_bytes(self) -> int:
-        return self.shape[0] * 4
+        return self.shape[0] * self.channels * 4
 
 
 class IngestHello(BaseMessage):
@@ -237,7 +243,9 @@ def _check_payload(msg: Message, payloads: list[Any]) -> None:
         h, w, c = msg.shape
         if c != 3 or not (0 < h <= MAX_IMAGE_SIDE and 0 < w <= MAX_IMAGE_SIDE):
             raise ProtocolError("malformed", f"video shape {msg.shape} out of range")
-    elif isinstance(msg, AudioItem) and not 0 < msg.shape[0] <= MAX_AUDIO_SAMPLES:
+    elif isinstance(msg, AudioItem) and not (
+        0 < msg.shape[0] <= MAX_AUDIO_SAMPLES and 1 <= msg.channels <= MAX_AUDIO_CHANNELS
+    ):
         raise ProtocolError("malformed", f"audio shape {msg.shape} out of range")
     expected = msg.payload_bytes() if isinstance(msg, VideoItem | AudioItem) else None
     if expected is None:

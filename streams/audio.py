@@ -1,4 +1,5 @@
-"""Audio to the worker format: mono float32 at the worker rate, in fixed-length chunks."""
+"""Audio to the worker format: float32 at the worker rate (mono by default), in
+fixed-length chunks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ log = logging.getLogger("streams")
 # Audio arriving this far from where the samples so far end starts a new run of chunks
 # at its own time (a reconnect, a gap), rather than sliding the whole timeline.
 RESYNC_S = 0.25
+# FFmpeg's standard layout for each channel count the workers may ask for.
+LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 class AudioChunker:
@@ -26,16 +29,23 @@ class AudioChunker:
     """
 
     def __init__(
-        self, stream_id: str, rate: int, chunk_s: float, stats: SourceStats | None = None
+        self,
+        stream_id: str,
+        rate: int,
+        chunk_s: float,
+        stats: SourceStats | None = None,
+        channels: int = 1,
     ) -> None:
         self.stream_id = stream_id
         self.rate = rate
+        self.channels = channels
+        self.layout = LAYOUTS[channels]
         self.chunk_samples = max(1, round(rate * chunk_s))
         self.stats = stats if stats is not None else SourceStats()
         self.sender_offset: float | None = None  # sender wall clock - media time
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self._resampler = av.AudioResampler(format="flt", layout=self.layout, rate=rate)
         self._input: tuple[str, str, int] | None = None
-        self._buffer = np.empty(self.chunk_samples, dtype=np.float32)
+        self._buffer = np.empty((self.chunk_samples, channels), dtype=np.float32)
         self._filled = 0
         self._origin: float | None = None
         self._emitted_samples = 0
@@ -56,7 +66,7 @@ class AudioChunker:
                 yield self._emit(self._filled)
             self._origin, self._emitted_samples = media_time, 0
         for out in self._resampler.resample(frame):
-            yield from self._append(out.to_ndarray().reshape(-1))
+            yield from self._append(self._samples(out))
 
     def flush(self) -> Iterator[AudioChunk]:
         yield from self._drain_resampler()
@@ -70,8 +80,12 @@ class AudioChunker:
     def _drain_resampler(self) -> Iterator[AudioChunk]:
         """Take what the resampler holds; a flushed resampler is done, so start a new one."""
         for out in self._resampler.resample(None):
-            yield from self._append(out.to_ndarray().reshape(-1))
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
+            yield from self._append(self._samples(out))
+        self._resampler = av.AudioResampler(format="flt", layout=self.layout, rate=self.rate)
+
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        """Packed float32 samples as (n, channels)."""
+        return frame.to_ndarray().reshape(-1, self.channels)
 
     def _append(self, samples: np.ndarray) -> Iterator[AudioChunk]:
         pos = 0
@@ -92,7 +106,8 @@ class AudioChunker:
             pts=pts,
             capture_wall=time.time(),
             sample_rate=self.rate,
-            samples=self._buffer[:n].copy(),
+            # (n,) mono, else (n, channels) interleaved
+            samples=self._buffer[:n, 0].copy() if self.channels == 1 else self._buffer[:n].copy(),
             sender_wall=None if self.sender_offset is None else pts + self.sender_offset,
         )
         self._seq += 1

@@ -32,7 +32,9 @@ class Emitter:
         self.stats = stats
         self.sampler = FpsSampler(rate if rate is not None else spec.fps)
         self.reformatter = VideoReformatter()
-        self.chunker = AudioChunker(spec.stream_id, spec.audio_rate, spec.audio_chunk_s, stats)
+        self.chunker = AudioChunker(
+            spec.stream_id, spec.audio_rate, spec.audio_chunk_s, stats, spec.audio_channels
+        )
         self.video_seq = 0
         self.sender_offset: float | None = None  # sender wall clock - media time (RTCP)
         self._wall_origin: float | None = None

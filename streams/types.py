@@ -26,6 +26,7 @@ class SourceSpec:
     width: int = 640
     height: int = 360
     audio_rate: int = 16000
+    audio_channels: int = 1  # 1..8; more than one keeps the source's mix in that layout
     audio_chunk_s: float = 0.5
     pace: Pace = "none"
     open_timeout_s: float = 10.0
@@ -59,14 +60,15 @@ class VideoFrame:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """A run of mono float32 samples at the worker rate, starting at media time `pts`."""
+    """A run of float32 samples at the worker rate, starting at media time `pts`: mono
+    (n,), or (n, channels) interleaved when the stream asks for more channels."""
 
     stream_id: str
     seq: int
     pts: float
     capture_wall: float
     sample_rate: int
-    samples: npt.NDArray[np.float32]  # shape (n,)
+    samples: npt.NDArray[np.float32]  # shape (n,) or (n, channels)
     sender_wall: float | None = None  # the sender's wall clock (RTCP), when the source has it
 
     @property

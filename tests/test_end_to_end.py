@@ -111,3 +111,38 @@ def test_files_flow_end_to_end_and_metrics_match(tandemd, media, tmp_path):
         assert daemon.stop(timeout_s=10) == 0
         assert time.monotonic() - started < 10
         assert not [pid for pid in children if alive(pid)], "children left behind"
+
+
+def test_stereo_for_the_workers_reaches_analyzers_as_the_average(tandemd, media, tmp_path):
+    """audio_channels = 2: the worker gets both channels; analyzers see their average.
+    The clip's channels are the same 0.5 tone, so the average is that tone: RMS
+    20*log10(0.5/sqrt(2)) = -9.03 dBFS (FFmpeg's mono downmix would read -6.02)."""
+    pub, metrics_port = free_port(), free_port()
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "status."]) as sub:
+        tandemd(f"""
+runtime_dir = "{tmp_path}/run"
+[log]
+digest_s = 0
+[[streams]]
+id = "stereo"
+url = "{media["a"]}"
+mode = "file"
+video = false
+audio_channels = 2
+[workers.vision]
+count = 0
+[workers.audio]
+count = 1
+analyzers = ["level"]
+[publish]
+endpoint = "tcp://127.0.0.1:{pub}"
+[metrics]
+port = {metrics_port}
+""")
+        records = collect_until_ended(sub, ["stereo"], timeout_s=60)["stereo"]
+    full = [r for r in records if r["window"]["end"] <= 4.0]
+    assert len(full) == 4
+    for r in full:
+        assert r["audio"]["errors"] == {}
+        level = r["audio"]["analyzers"]["level"]["rms_dbfs"]["mean"]
+        assert level == pytest.approx(-9.03, abs=0.3)

@@ -160,3 +160,16 @@ def test_hwaccel_cuda_without_a_gpu_falls_back_to_software_with_a_log_line(
         video, _ = split(list(open_source(SourceSpec("gpu", str(clip), fps=5, hwaccel="cuda"))))
     assert len(video) == 5
     assert "stream 'gpu': hwaccel = cuda but no CUDA device is available" in caplog.text
+
+
+def test_surround_kept_as_5_1_when_the_stream_asks_for_six_channels(tmp_path: Path) -> None:
+    clip = surround_tone(tmp_path / "surround.m4a", seconds=2.0, rate=44100, hz=440)
+    spec = SourceSpec("s", str(clip), audio_chunk_s=0.5, audio_channels=6)
+    _, audio = split(list(open_source(spec)))
+    assert all(a.samples.shape[1:] == (6,) and a.sample_rate == 16000 for a in audio)
+    samples = np.concatenate([a.samples for a in audio])
+    energy = (samples[4000:20000] ** 2).mean(axis=0)
+    # The tone is on front left and right only (FFmpeg's 5.1 order: FL FR FC LFE BL BR).
+    assert energy[0] > 0.05 and energy[1] > 0.05
+    assert energy[2:].max() < 1e-4
+    assert sum(a.duration for a in audio) == pytest.approx(2.0, rel=0.02)

@@ -171,7 +171,7 @@ class IngestSender:
                 pts=item.pts,
                 wall=item.capture_wall,
                 rate=item.sample_rate,
-                shape=(len(item.samples),),
+                shape=item.samples.shape,  # (n,) or (n, channels)
                 sender_wall=item.sender_wall,
             )
             payload = item.samples

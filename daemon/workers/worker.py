@@ -238,7 +238,11 @@ def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Fra
             torch.from_numpy(array),
             duration=header.duration,
         )
-    samples = np.frombuffer(payload.buffer, dtype=np.float32)
+    samples = torch.from_numpy(np.frombuffer(payload.buffer, dtype=np.float32))
+    channels = None
+    if header.channels > 1:
+        channels = samples.reshape(header.shape).T  # (channels, n): a view, no copy
+        samples = channels.mean(dim=0)
     return WorkItem(
-        header.stream, "audio", header.seq, header.pts, torch.from_numpy(samples), header.rate
+        header.stream, "audio", header.seq, header.pts, samples, header.rate, channels=channels
     )

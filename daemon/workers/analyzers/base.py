@@ -17,7 +17,9 @@ Modality = Literal["video", "audio"]
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """An item as a worker sees it: video is H x W x 3 uint8 RGB, audio is (n,) float32."""
+    """An item as a worker sees it: video is H x W x 3 uint8 RGB, audio is (n,) float32
+    mono. A stream with `audio_channels` > 1 also carries `channels`, (channels, n), and
+    `tensor` is then their average, so every analyzer still gets mono."""
 
     stream: str
     modality: Modality
@@ -26,6 +28,7 @@ class WorkItem:
     tensor: torch.Tensor  # read-only: it may wrap a ZeroMQ buffer; never write into it
     rate: int = 0  # audio sample rate
     duration: float = 0.0  # video: the sampling interval in seconds (0 = unknown)
+    channels: torch.Tensor | None = None  # audio with more than one channel: (channels, n)
 
 
 class Analyzer(Protocol):
