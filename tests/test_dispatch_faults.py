@@ -63,7 +63,7 @@ def vision_workers(daemon_pid: int) -> list[int]:
     return sorted(out)
 
 
-def next_records(sub: Subscriber, n: int, timeout_s: float = 10) -> list[dict]:
+def next_records(sub: Subscriber, n: int, timeout_s: float = 20) -> list[dict]:
     out: list[dict] = []
     deadline = time.monotonic() + timeout_s
     while len(out) < n and time.monotonic() < deadline:
@@ -80,7 +80,7 @@ def test_kill_9_a_worker_mid_stream_loses_nothing(tandemd, tmp_path):
     pub, port = free_port(), free_port()
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "status."]) as sub:
         daemon = tandemd(config(tmp_path, pub, port, stream))
-        next_records(sub, 3)  # flowing (one status, two windows)
+        next_records(sub, 3, timeout_s=60)  # flowing (workers up: one status, two windows)
         victim = vision_workers(daemon.proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
         records = collect_until_ended(sub, ["cam"], timeout_s=30)["cam"]
@@ -105,7 +105,7 @@ def test_stopped_worker_is_declared_dead_and_rejoins(tandemd, tmp_path):
     pub, port = free_port(), free_port()
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
         daemon = tandemd(config(tmp_path, pub, port, LIVE))
-        next_records(sub, 2)
+        next_records(sub, 2, timeout_s=60)  # workers up, records flowing
         assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 10)
         victim = vision_workers(daemon.proc.pid)[0]
         os.kill(victim, signal.SIGSTOP)
@@ -127,7 +127,7 @@ def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tm
     stream = LIVE + "latency_objective_ms = 300\n"
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
         daemon = tandemd(config(tmp_path, pub, port, stream, vision=1))
-        next_records(sub, 2)
+        next_records(sub, 2, timeout_s=60)  # workers up, records flowing
         [victim] = vision_workers(daemon.proc.pid)
         os.kill(victim, signal.SIGSTOP)
         try:
