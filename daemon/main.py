@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from daemon.config import ConfigError, load_config
 from daemon.logs import setup_logging
+from daemon.notify import Notifier, WedgeHook
 
 EXIT_STARTUP = 1
 EXIT_CONFIG = 2
@@ -34,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = CollectorRegistry()
     try:
-        service = Tandemd(config, registry)
+        service = Tandemd(
+            config, registry, Notifier.from_env(os.environ), WedgeHook.from_env(os.environ)
+        )
         if config.metrics.enabled:
             _serve_metrics(config.metrics.host, config.metrics.port, registry, log)
     except StartupError as exc:

@@ -30,6 +30,7 @@ from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
+from daemon.notify import Notifier, WedgeHook
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
 from daemon.security import (
@@ -55,8 +56,16 @@ class StartupError(Exception):
 
 
 class Tandemd:
-    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        notifier: Notifier | None = None,
+        wedge: WedgeHook | None = None,
+    ) -> None:
         self.config = config
+        self.notifier = notifier if notifier is not None else Notifier(None)
+        self.wedge = wedge  # a test hook (daemon/notify.py); None in production
         self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
         self.stop_requested = False
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -250,6 +259,21 @@ class Tandemd:
                 # A local worker that exited is dead now: no need to wait for heartbeats.
                 self.dispatcher.forget_local(child.last_pid)
         self.pipeline.publish_due(now)
+        self._supervise(now)
+
+    def _supervise(self, now: float) -> None:
+        """systemd's watchdog is fed from here, so a wedged loop stops feeding it."""
+        # Pings start with READY=1: systemd's watchdog runs from then on.
+        self.notifier.watchdog(now, self._ingest_started and self.healthy())
+        if self.wedge is not None:
+            self.wedge.maybe_wedge()
+
+    def healthy(self) -> bool:
+        """The loop is turning (we are in it) and no local worker has exhausted its
+        restart budget: otherwise systemd's watchdog restarts tandemd and its workers."""
+        return not any(
+            c.given_up for c in self.children.children.values() if c.name.startswith("worker-")
+        )
 
     def _maybe_start_ingest(self) -> None:
         if self._ingest_started:
@@ -262,16 +286,19 @@ class Tandemd:
                 )
             self._add_ingest()
             self._ingest_started = True
-            log.info(
-                "ready: %d streams, %d vision and %d audio workers",
-                len(self.config.streams),
-                self.dispatcher.workers("vision"),
-                self.dispatcher.workers("audio"),
+            status = (
+                f"ready: {len(self.config.streams)} streams, "
+                f"{self.dispatcher.workers('vision')} vision and "
+                f"{self.dispatcher.workers('audio')} audio workers"
             )
+            log.info("%s", status)
+            self.notifier.ready(status)
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        if self.wedge is not None:
+            self.wedge.install()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested and signum == signal.SIGINT:
@@ -280,6 +307,7 @@ class Tandemd:
 
     # -- shutdown -----------------------------------------------------------------
     def _shutdown(self, poller: zmq.Poller) -> None:
+        self.notifier.stopping()
         log.info(
             "stopping: sources first, then draining %d queued and %d in-flight items",
             sum(self.dispatcher.queued(k) for k in KINDS),
@@ -307,6 +335,7 @@ class Tandemd:
             self.authenticator.stop()
         self.ctx.term()
         log.info("stopped")
+        self.notifier.close()
 
     def _ingest_alive(self) -> bool:
         return any(c.name.startswith("ingest-") for c in self.children.alive())
