@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     registry = CollectorRegistry()
     try:
         service = Tandemd(
-            config, registry, Notifier.from_env(os.environ), WedgeHook.from_env(os.environ)
+            config,
+            registry,
+            Notifier.from_env(os.environ),
+            WedgeHook.from_env(os.environ),
+            config_path=args.config,
         )
         if config.metrics.enabled:
             _serve_metrics(config.metrics.host, config.metrics.port, registry, log)

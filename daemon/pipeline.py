@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from daemon import protocol
-from daemon.config import Config
+from daemon.config import Config, StreamConfig
 from daemon.dispatch.peers import Held
 from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
 from daemon.metrics import Metrics
@@ -178,8 +178,29 @@ class Pipeline:
             self.metrics.dropped.labels(h.stream, h.type, reason).inc()
         else:
             self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
-        self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
+        fuser = self.fusers.get(h.stream)  # None: the stream was removed (reload)
+        if fuser is not None:
+            fuser.on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
+
+    # -- reload (daemon/reload.py) ---------------------------------------------------
+    def add_stream(self, s: StreamConfig) -> None:
+        wanted = {m for m in ("video", "audio") if getattr(s, m)}
+        fusion = self.config.fusion
+        self.fusers[s.id] = StreamFuser(s.id, wanted, fusion.window_s, fusion.max_delay_ms / 1000)
+        self.timelines[s.id] = _Timeline()
+        self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
+        self._wanted[s.id] = wanted
+
+    def remove_stream(self, stream: str) -> None:
+        for state in (self.fusers, self.timelines, self.objectives, self._wanted):
+            state.pop(stream, None)
+        for extra in (self.sender_offset, self.last_record, self._ending):
+            extra.pop(stream, None)
+
+    def stream_complete(self, stream: str) -> bool:
+        fuser = self.fusers.get(stream)
+        return fuser is None or (fuser.complete and stream not in self._ending)
 
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:

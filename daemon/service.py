@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
-from daemon.config import Config, WorkerPoolConfig
+from daemon.config import Config, StreamConfig, WorkerPoolConfig
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
@@ -33,6 +33,7 @@ from daemon.metrics import Metrics
 from daemon.notify import Notifier, WedgeHook
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
+from daemon.reload import Reloader
 from daemon.security import (
     AllowList,
     SecurityError,
@@ -62,8 +63,11 @@ class Tandemd:
         registry: CollectorRegistry | None = None,
         notifier: Notifier | None = None,
         wedge: WedgeHook | None = None,
+        config_path: str | None = None,
     ) -> None:
         self.config = config
+        # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
+        self.reloader = Reloader(self, config_path) if config_path else None
         self.notifier = notifier if notifier is not None else Notifier(None)
         self.wedge = wedge  # a test hook (daemon/notify.py); None in production
         self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
@@ -204,15 +208,22 @@ class Tandemd:
         flat = [part for pair in args.items() for part in pair]
         return [*flat, *_batching_arguments(pool, device, n)]
 
+    @property
+    def ingest_started(self) -> bool:
+        return self._ingest_started
+
     def _add_ingest(self) -> None:
         for stream in self.config.streams:
-            spec = self.pipeline.ingest_argument(stream.id)
-            self.children.add(
-                f"ingest-{stream.id}",
-                ["daemon.ingest", spec, self.hub.endpoint],
-                restart=stream.mode == "live",
-                restart_on_success=stream.mode == "live",
-            )
+            self.add_ingest_child(stream)
+
+    def add_ingest_child(self, stream: StreamConfig) -> None:
+        spec = self.pipeline.ingest_argument(stream.id)
+        self.children.add(
+            f"ingest-{stream.id}",
+            ["daemon.ingest", spec, self.hub.endpoint],
+            restart=stream.mode == "live",
+            restart_on_success=stream.mode == "live",
+        )
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
@@ -267,6 +278,8 @@ class Tandemd:
         self.notifier.watchdog(now, self._ingest_started and self.healthy())
         if self.wedge is not None:
             self.wedge.maybe_wedge()
+        if self.reloader is not None and not self.stop_requested:
+            self.reloader.tick(now)
 
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its
@@ -299,11 +312,21 @@ class Tandemd:
         signal.signal(signal.SIGINT, self._on_signal)
         if self.wedge is not None:
             self.wedge.install()
+        if self.reloader is not None:
+            signal.signal(signal.SIGHUP, self._on_reload_signal)
+
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        assert self.reloader is not None
+        self.reloader.requested = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested and signum == signal.SIGINT:
             os._exit(130)  # a second Ctrl-C: stop waiting (children die with us)
         self.stop_requested = True
+
+    # -- reload hooks (daemon/reload.py) ------------------------------------------
+    def set_config(self, config: Config) -> None:
+        self.config = self.pipeline.config = config
 
     # -- shutdown -----------------------------------------------------------------
     def _shutdown(self, poller: zmq.Poller) -> None:
