@@ -233,6 +233,9 @@ class MetricsConfig(_Section):
 
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    # json: one JSON object per line on stdout (journald, log shippers); text: a human
+    # line on stderr; auto: json when stdout is the journal ($JOURNAL_STREAM), else text.
+    format: Literal["auto", "json", "text"] = "auto"
     # Seconds between one-line digests of each stream's latest results; 0 turns them off.
     digest_s: float = Field(5.0, ge=0)
 

@@ -13,7 +13,7 @@ import sys
 from prometheus_client import CollectorRegistry, start_http_server
 
 from daemon.config import ConfigError, load_config
-from daemon.logs import setup_logging
+from daemon.logs import FORMAT_ENV, setup_logging
 from daemon.notify import Notifier, WedgeHook
 
 EXIT_STARTUP = 1
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tandemd: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log.level, "tandemd")
+    # Children (ingest, local workers) log in the same format.
+    os.environ[FORMAT_ENV] = setup_logging(config.log.level, "tandemd", config.log.format)
     log = logging.getLogger("tandemd")
 
     from daemon.service import StartupError, Tandemd  # after config: bad configs fail fast

@@ -100,6 +100,8 @@ class Reloader:
         diff = diff_streams(old, new)
         for section in restart_only_changes(old, new):
             log.warning("reload: [%s] changed; it takes effect at the next restart", section)
+        if old.log.format != new.log.format:
+            log.warning("reload: [log] format changed; it takes effect at the next restart")
         if old.log.level != new.log.level:
             logging.getLogger().setLevel(new.log.level.upper())
         # Streams change one by one as they start and stop; [log] applies now; the other
