@@ -4,7 +4,7 @@ Streams added, removed or changed start or stop without touching the other strea
 the workers. A removed stream's ingest process is asked to stop, its last windows are
 published, then its state and metric series are dropped; a changed stream is removed
 and then added again. Other sections (workers, dispatch, fusion, publish, metrics,
-runtime_dir) take effect only at the next restart: each changed one is logged. An
+control, runtime_dir) take effect only at the next restart: each changed one is logged. An
 invalid new config is rejected with one log line, and the running one keeps going.
 """
 
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reload")
 REMOVE_GRACE_S = 3.0  # a removed stream's last windows are published within this
-RESTART_SECTIONS = ("runtime_dir", "workers", "dispatch", "fusion", "publish", "metrics")
+RESTART_SECTIONS = (
+    "runtime_dir",
+    "workers",
+    "dispatch",
+    "fusion",
+    "publish",
+    "metrics",
+    "control",
+)
 
 
 @dataclass(frozen=True)

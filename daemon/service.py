@@ -26,6 +26,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
 from daemon.config import Config, StreamConfig, WorkerPoolConfig
+from daemon.control import start_control
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
@@ -88,6 +89,7 @@ class Tandemd:
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
         self._ingest_started = False
         self._started_at = time.monotonic()
+        self.control = start_control(self)  # `tandem status` (daemon/control.py)
         self._worker_counts: dict[str, int] = {}
 
     # -- start-up -----------------------------------------------------------------
@@ -212,6 +214,10 @@ class Tandemd:
     def ingest_started(self) -> bool:
         return self._ingest_started
 
+    @property
+    def started_at(self) -> float:
+        return self._started_at
+
     def _add_ingest(self) -> None:
         for stream in self.config.streams:
             self.add_ingest_child(stream)
@@ -280,6 +286,10 @@ class Tandemd:
             self.wedge.maybe_wedge()
         if self.reloader is not None and not self.stop_requested:
             self.reloader.tick(now)
+        if self.control is not None:
+            server, rates = self.control
+            rates.tick(now)
+            server.handle_incoming()
 
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its
@@ -352,6 +362,8 @@ class Tandemd:
         for monitor, monitored in self.monitors:
             monitor.close(monitored)
         self.hub.close()
+        if self.control is not None:
+            self.control[0].close()
         self.dispatcher.sock.close()
         self.publisher.close()
         if self.authenticator is not None:
