@@ -15,6 +15,7 @@ from daemon.dispatch.peers import Held
 from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
+from daemon.stages import StageClock
 from streams import SourceSpec
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Pipeline:
         self.last_record: dict[str, dict[str, Any]] = {}
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
+        self.stages = StageClock(metrics, window_s)  # per-stage latency histograms
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
@@ -138,6 +140,7 @@ class Pipeline:
         self._status(stream, msg.state, msg.reason, previous=msg.previous)
 
     def on_item(self, held: Held) -> None:
+        self.stages.item(held.header)
         held.header = self.timelines[held.header.stream].rebase(held.header)
         objective = self.objectives[held.header.stream]
         if objective is not None:
@@ -165,6 +168,7 @@ class Pipeline:
 
     # -- from workers -------------------------------------------------------------
     def on_result(self, result: protocol.Result) -> bool:
+        self.stages.result(result)
         fuser = self.fusers.get(result.stream)
         return fuser is not None and fuser.on_result(result)
 
@@ -197,6 +201,7 @@ class Pipeline:
             state.pop(stream, None)
         for extra in (self.sender_offset, self.last_record, self._ending):
             extra.pop(stream, None)
+        self.stages.forget(stream)
 
     def stream_complete(self, stream: str) -> bool:
         fuser = self.fusers.get(stream)
@@ -208,7 +213,11 @@ class Pipeline:
             for record in fuser.due(now, flush=flush):
                 if stream in self.sender_offset:
                     record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
+                started = time.perf_counter()
                 self.publisher.publish("fused", stream, record)
+                self.stages.published(
+                    stream, record["window"]["start"], time.perf_counter() - started
+                )
                 self.metrics.fused.labels(stream).inc()
                 if record["partial"]:
                     self.metrics.fused_partial.labels(stream).inc()

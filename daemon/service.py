@@ -43,6 +43,7 @@ from daemon.security import (
     start_authenticator,
     write_keypair,
 )
+from daemon.stages import sample_flow
 from daemon.workers.gpus import local_workers, visible_gpus
 
 log = logging.getLogger("tandemd")
@@ -286,6 +287,7 @@ class Tandemd:
             self.wedge.maybe_wedge()
         if self.reloader is not None and not self.stop_requested:
             self.reloader.tick(now)
+        sample_flow(self.metrics, self.dispatcher, self.hub)
         if self.control is not None:
             server, rates = self.control
             rates.tick(now)
