@@ -157,7 +157,7 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
         "pid": os.getpid(),
         "uptime_s": round(now - service.started_at, 3),
         "ready": service.ingest_started,
-        "healthy": service.healthy(),
+        "healthy": service.ops.healthy(),
         "streams": streams,
         "workers": workers,
         "queues": queues,

@@ -26,15 +26,14 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
 from daemon.config import Config, StreamConfig, WorkerPoolConfig
-from daemon.control import start_control
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.notify import Notifier, WedgeHook
+from daemon.ops import Operations
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
-from daemon.reload import Reloader
 from daemon.security import (
     AllowList,
     SecurityError,
@@ -43,7 +42,6 @@ from daemon.security import (
     start_authenticator,
     write_keypair,
 )
-from daemon.stages import sample_flow
 from daemon.workers.gpus import local_workers, visible_gpus
 
 log = logging.getLogger("tandemd")
@@ -68,10 +66,6 @@ class Tandemd:
         config_path: str | None = None,
     ) -> None:
         self.config = config
-        # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
-        self.reloader = Reloader(self, config_path) if config_path else None
-        self.notifier = notifier if notifier is not None else Notifier(None)
-        self.wedge = wedge  # a test hook (daemon/notify.py); None in production
         self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
         self.stop_requested = False
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -90,7 +84,8 @@ class Tandemd:
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
         self._ingest_started = False
         self._started_at = time.monotonic()
-        self.control = start_control(self)  # `tandem status` (daemon/control.py)
+        # systemd notify and watchdog, SIGHUP reload, control socket (daemon/ops.py)
+        self.ops = Operations(self, notifier, wedge, config_path)
         self._worker_counts: dict[str, int] = {}
 
     # -- start-up -----------------------------------------------------------------
@@ -277,28 +272,7 @@ class Tandemd:
                 # A local worker that exited is dead now: no need to wait for heartbeats.
                 self.dispatcher.forget_local(child.last_pid)
         self.pipeline.publish_due(now)
-        self._supervise(now)
-
-    def _supervise(self, now: float) -> None:
-        """systemd's watchdog is fed from here, so a wedged loop stops feeding it."""
-        # Pings start with READY=1: systemd's watchdog runs from then on.
-        self.notifier.watchdog(now, self._ingest_started and self.healthy())
-        if self.wedge is not None:
-            self.wedge.maybe_wedge()
-        if self.reloader is not None and not self.stop_requested:
-            self.reloader.tick(now)
-        sample_flow(self.metrics, self.dispatcher, self.hub)
-        if self.control is not None:
-            server, rates = self.control
-            rates.tick(now)
-            server.handle_incoming()
-
-    def healthy(self) -> bool:
-        """The loop is turning (we are in it) and no local worker has exhausted its
-        restart budget: otherwise systemd's watchdog restarts tandemd and its workers."""
-        return not any(
-            c.given_up for c in self.children.children.values() if c.name.startswith("worker-")
-        )
+        self.ops.tick(now)
 
     def _maybe_start_ingest(self) -> None:
         if self._ingest_started:
@@ -317,19 +291,12 @@ class Tandemd:
                 f"{self.dispatcher.workers('audio')} audio workers"
             )
             log.info("%s", status)
-            self.notifier.ready(status)
+            self.ops.ready(status)
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        if self.wedge is not None:
-            self.wedge.install()
-        if self.reloader is not None:
-            signal.signal(signal.SIGHUP, self._on_reload_signal)
-
-    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
-        assert self.reloader is not None
-        self.reloader.requested = True
+        self.ops.install_signals()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested and signum == signal.SIGINT:
@@ -342,7 +309,7 @@ class Tandemd:
 
     # -- shutdown -----------------------------------------------------------------
     def _shutdown(self, poller: zmq.Poller) -> None:
-        self.notifier.stopping()
+        self.ops.stopping()
         log.info(
             "stopping: sources first, then draining %d queued and %d in-flight items",
             sum(self.dispatcher.queued(k) for k in KINDS),
@@ -364,15 +331,13 @@ class Tandemd:
         for monitor, monitored in self.monitors:
             monitor.close(monitored)
         self.hub.close()
-        if self.control is not None:
-            self.control[0].close()
         self.dispatcher.sock.close()
         self.publisher.close()
         if self.authenticator is not None:
             self.authenticator.stop()
+        self.ops.close()  # the control socket, before the context ends
         self.ctx.term()
         log.info("stopped")
-        self.notifier.close()
 
     def _ingest_alive(self) -> bool:
         return any(c.name.startswith("ingest-") for c in self.children.alive())
