@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from daemon.config import ConfigError, load_config
@@ -14,14 +16,23 @@ SYSTEMD_RUNTIME_DIR = "/run/tandem"  # RuntimeDirectory=tandem in systemd/tandem
 
 
 def find_endpoint(config_path: str) -> str:
-    """The config's control endpoint, else its runtime_dir's, else systemd's."""
+    """The config's control endpoint, else its runtime_dir's, else systemd's
+    (/run/tandem), else the newest private /tmp/tandem-* directory of a tandemd."""
     try:
         config = load_config(config_path)
     except ConfigError:
         config = None
     if config is not None and (config.control.endpoint or config.runtime_dir):
         return control_endpoint(config.runtime_dir, config.control.endpoint)
-    return control_endpoint(os.environ.get("RUNTIME_DIRECTORY", SYSTEMD_RUNTIME_DIR), "")
+    if "RUNTIME_DIRECTORY" in os.environ:
+        return control_endpoint(os.environ["RUNTIME_DIRECTORY"], "")
+    if not Path(SYSTEMD_RUNTIME_DIR, "control.sock").exists():
+        # runtime_dir unset outside systemd: tandemd made a private /tmp/tandem-* directory.
+        private = Path(tempfile.gettempdir()).glob("tandem-*/control.sock")
+        newest = max(private, key=lambda p: p.stat().st_mtime, default=None)
+        if newest is not None:
+            return f"ipc://{newest}"
+    return control_endpoint(SYSTEMD_RUNTIME_DIR, "")
 
 
 def run_status(endpoint: str, as_json: bool, timeout_s: float) -> int:
