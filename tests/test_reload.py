@@ -1,5 +1,5 @@
-"""SIGHUP reloads config.toml: a stream is added and removed while another stream's
-records go on without a gap; an invalid config is rejected and the running one kept."""
+"""SIGHUP reloads config.toml: a stream is added, changed and removed while another
+stream's records go on without a gap; an invalid config is rejected and the running one kept."""
 
 from __future__ import annotations
 
@@ -68,6 +68,13 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
         daemon.proc.send_signal(signal.SIGHUP)
         assert collect(sub, out, lambda o: len(fused(o, "extra")) >= 3, 30), daemon.log()
 
+        # A changed stream is stopped and started again; "keep" is untouched.
+        config.write_text(base + stream("keep", 440) + stream("extra", 2000))
+        daemon.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: daemon.log().count("stream extra added") == 2, 15)
+        changed = len(out)
+        assert collect(sub, out, lambda o: len(fused(o[changed:], "extra")) >= 2, 30)
+
         config.write_text(base + stream("keep", 440))
         daemon.proc.send_signal(signal.SIGHUP)
         assert wait_until(lambda: "stream extra removed" in daemon.log(), 15), daemon.log()
@@ -89,6 +96,7 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
     _assert_no_gap(fused(out, "keep"))
     log = daemon.log()
     assert "streams[1](id='bad').foo: unknown key" in log
+    assert "1 changed" in log and log.count("started ingest-extra") == 2
     assert log.count("ingest-keep (pid") == 1  # the kept stream's ingest never restarted
     assert log.count("started worker-audio-0") == 1  # nor the worker
     assert daemon.stop() == 0
