@@ -105,7 +105,7 @@ class Reloader:
             log.error("reload rejected, running config kept: %s", exc)
             return
         old = self.service.config
-        diff = diff_streams(old, new)
+        diff = diff_streams(self._target(), new)
         for section in restart_only_changes(old, new):
             log.warning("reload: [%s] changed; it takes effect at the next restart", section)
         if old.log.format != new.log.format:
@@ -115,13 +115,7 @@ class Reloader:
         # Streams change one by one as they start and stop; [log] applies now; the other
         # sections stay as they are running.
         self.service.set_config(old.model_copy(update={"log": new.log}))
-        for stream_id in diff.removed:
-            self._remove(stream_id)
-        for stream in diff.changed:
-            self._remove(stream.id)
-            self.pending[stream.id] = stream
-        for stream in diff.added:
-            self._add(stream)
+        self._apply(diff)
         log.info(
             "reloaded %s: %d streams added, %d removed, %d changed",
             self.path,
@@ -129,6 +123,27 @@ class Reloader:
             len(diff.removed),
             len(diff.changed),
         )
+
+    def _target(self) -> Config:
+        """The streams as they will be once removals in progress finish: a reload during
+        one diffs against this, not against what still runs."""
+        config = self.service.config
+        streams = [s for s in config.streams if s.id not in self.removing]
+        return config.model_copy(update={"streams": [*streams, *self.pending.values()]})
+
+    def _apply(self, diff: StreamDiff) -> None:
+        for stream_id in diff.removed:
+            if self.pending.pop(stream_id, None) is None:
+                self._remove(stream_id)
+        for stream in diff.changed:
+            if stream.id not in self.removing:
+                self._remove(stream.id)
+            self.pending[stream.id] = stream
+        for stream in diff.added:
+            if stream.id in self.removing:  # still stopping: it starts once removed
+                self.pending[stream.id] = stream
+            else:
+                self._add(stream)
 
     def _remove(self, stream_id: str) -> None:
         self._stop_stream(stream_id)
@@ -154,12 +169,21 @@ class Reloader:
         child = self.service.children.children.get(f"ingest-{stream_id}")
         if child is not None:
             child.restart = False
-        self.service.hub.stop(stream_id)
+        if self._connected(stream_id):
+            self.service.hub.stop(stream_id)  # it ends with `stopped`, last windows out
+        elif child is not None and child.proc is not None:
+            child.proc.terminate()  # not connected yet: nothing of it to drain
+
+    def _connected(self, stream_id: str) -> bool:
+        link = self.service.hub.links.get(stream_id)
+        return link is not None and link.identity is not None
 
     def _stream_drained(self, stream_id: str) -> bool:
         child = self.service.children.children.get(f"ingest-{stream_id}")
         alive = child is not None and child.proc is not None and child.proc.poll() is None
-        return not alive and self.service.pipeline.stream_complete(stream_id)
+        if alive:
+            return False
+        return not self._connected(stream_id) or self.service.pipeline.stream_complete(stream_id)
 
     def _drop_stream(self, stream_id: str) -> None:
         child = self.service.children.children.pop(f"ingest-{stream_id}", None)

@@ -75,9 +75,19 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
         changed = len(out)
         assert collect(sub, out, lambda o: len(fused(o[changed:], "extra")) >= 2, 30)
 
+        # Removed, and added back while it is still stopping: it starts again once removed.
         config.write_text(base + stream("keep", 440))
         daemon.proc.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "stream extra removed" in daemon.log(), 15), daemon.log()
+        assert wait_until(lambda: "1 removed" in daemon.log(), 15), daemon.log()
+        config.write_text(base + stream("keep", 440) + stream("extra", 2000))
+        daemon.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: daemon.log().count("stream extra added") == 3, 15), daemon.log()
+
+        config.write_text(base + stream("keep", 440))
+        mark = len(out)
+        daemon.proc.send_signal(signal.SIGHUP)
+        assert collect(sub, out, lambda o: _ended(o[mark:], "extra"), 15), daemon.log()
+        assert wait_until(lambda: daemon.log().count("stream extra removed") == 3, 15), daemon.log()
         ended = len(out)
         assert collect(sub, out, lambda o: len(fused(o[ended:], "keep")) >= 4, 30)
         assert not fused(out[ended:], "extra")  # gone: nothing published after removal
@@ -96,10 +106,15 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
     _assert_no_gap(fused(out, "keep"))
     log = daemon.log()
     assert "streams[1](id='bad').foo: unknown key" in log
-    assert "1 changed" in log and log.count("started ingest-extra") == 2
+    assert "1 changed" in log and log.count("started ingest-extra") == 3
     assert log.count("ingest-keep (pid") == 1  # the kept stream's ingest never restarted
     assert log.count("started worker-audio-0") == 1  # nor the worker
     assert daemon.stop() == 0
+
+
+def _ended(out: list[Record], stream_id: str) -> bool:
+    """The stream's `ended` status: it goes out after the stream's last record."""
+    return any(t == f"status.{stream_id}" and r["state"] == "ended" for t, r in out)
 
 
 def _assert_no_gap(records: list[dict[str, Any]]) -> None:
