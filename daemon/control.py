@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from daemon import protocol
 from daemon.dispatch.dispatcher import KINDS
 from daemon.logs import RATE_LIMITED
 
@@ -98,32 +97,38 @@ class Rates:
         return {k: round((v - before.get(k, 0.0)) / (t1 - t0), 3) for k, v in after.items()}
 
     def _counts(self) -> dict[str, dict[str, float]]:
-        value = self.service.metrics.registry.get_sample_value
-        out = {}
-        for s in self.service.config.streams:
-            out[s.id] = {
-                f"{m}_in": value("tandem_items_received_total", {"stream": s.id, "modality": m})
-                or 0.0
-                for m in ("video", "audio")
-            }
-            out[s.id]["records"] = value("tandem_fused_records_total", {"stream": s.id}) or 0.0
+        """One pass over the registry (not one per series: that would cost the loop)."""
+        out: dict[str, dict[str, float]] = {s.id: {} for s in self.service.config.streams}
+        for name, labels, value in _samples(self.service, COUNTED):
+            key = "records" if name == "tandem_fused_records_total" else f"{labels['modality']}_in"
+            if labels["stream"] in out:
+                out[labels["stream"]][key] = value
         return out
+
+
+COUNTED = {"tandem_items_received_total", "tandem_fused_records_total"}
+
+
+def _samples(service: Tandemd, names: set[str]) -> list[tuple[str, dict[str, str], float]]:
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in service.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name in names
+    ]
 
 
 def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
     """What `tandem status` shows: streams, workers, queues, local processes, rates."""
-    value = service.metrics.registry.get_sample_value
     now = time.monotonic()
+    states = {
+        labels["stream"]: labels["state"]
+        for _, labels, value in _samples(service, {"tandem_stream_state"})
+        if value == 1
+    }
     streams = []
     for s in service.config.streams:
-        state = next(
-            (
-                st
-                for st in protocol.STREAM_STATES
-                if value("tandem_stream_state", {"stream": s.id, "state": st}) == 1
-            ),
-            "unknown",
-        )
+        state = states.get(s.id, "unknown")
         record = service.pipeline.last_record.get(s.id)
         streams.append(
             {
