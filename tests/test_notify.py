@@ -78,3 +78,31 @@ def test_notify_sequence_and_wedged_loop(tmp_path: Path) -> None:
 def receive_one(sock: socket.socket, timeout_s: float) -> str:
     sock.settimeout(timeout_s)
     return sock.recv(4096).decode()
+
+
+def test_no_watchdog_ping_while_a_worker_is_left_down(tmp_path: Path) -> None:
+    """Healthy means the loop turns and no local worker exhausted its restart budget:
+    a tandemd (in this process) stops pinging once one has."""
+    import zmq
+
+    from daemon.config import load_config
+    from daemon.service import Tandemd
+
+    (tmp_path / "config.toml").write_text(base_config(tmp_path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "n.sock"))
+        notifier = Notifier(str(tmp_path / "n.sock"), watchdog_s=0.2)
+        service = Tandemd(load_config(tmp_path / "config.toml"), notifier=notifier)
+        try:
+            service.ops.tick(100.0)  # before READY=1: no ping
+            service._maybe_start_ingest()  # no workers wanted: ready at once
+            service.ops.tick(101.0)
+            assert [m.split("\n")[0] for _, m in receive(sock, 0.3)] == ["READY=1", "WATCHDOG=1"]
+            child = service.children.add("worker-audio-0", ["daemon.workers"], restart=True)
+            child.given_up = True  # as after 5 restarts in 60 s
+            service.ops.tick(102.0)
+            assert receive(sock, 0.3) == []
+            assert not service.ops.healthy()
+        finally:
+            service._shutdown(zmq.Poller())
+        assert [m.split("\n")[0] for _, m in receive(sock, 0.3)] == ["STOPPING=1"]
