@@ -59,57 +59,57 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
     base = base_config(tmp_path, audio_workers=1) + "[fusion]\nwindow_s = 0.5\nmax_delay_ms = 300\n"
     endpoint = base.split('[publish]\nendpoint = "', 1)[1].split('"', 1)[0]
     daemon = tandemd(base + stream("keep", 440))
-    config = Path(daemon.proc.args[-1])
     out: list[Record] = []
     with Subscriber(endpoint, ["fused.", "status."]) as sub:
         assert collect(sub, out, lambda o: len(fused(o, "keep")) >= 3, 60), daemon.log()
 
-        config.write_text(base + stream("keep", 440) + stream("extra", 1000))
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440) + stream("extra", 1000))
         assert collect(sub, out, lambda o: len(fused(o, "extra")) >= 3, 30), daemon.log()
 
         # A changed stream is stopped and started again; "keep" is untouched.
-        config.write_text(base + stream("keep", 440) + stream("extra", 2000))
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440) + stream("extra", 2000))
         assert wait_until(lambda: daemon.log().count("stream extra added") == 2, 15)
         changed = len(out)
         assert collect(sub, out, lambda o: len(fused(o[changed:], "extra")) >= 2, 30)
 
         # Removed, and added back while it is still stopping: it starts again once removed.
-        config.write_text(base + stream("keep", 440))
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440))
         assert wait_until(lambda: "1 removed" in daemon.log(), 15), daemon.log()
-        config.write_text(base + stream("keep", 440) + stream("extra", 2000))
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440) + stream("extra", 2000))
         assert wait_until(lambda: daemon.log().count("stream extra added") == 3, 15), daemon.log()
 
-        config.write_text(base + stream("keep", 440))
         mark = len(out)
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440))
         assert collect(sub, out, lambda o: _ended(o[mark:], "extra"), 15), daemon.log()
         assert wait_until(lambda: daemon.log().count("stream extra removed") == 3, 15), daemon.log()
         ended = len(out)
         assert collect(sub, out, lambda o: len(fused(o[ended:], "keep")) >= 4, 30)
         assert not fused(out[ended:], "extra")  # gone: nothing published after removal
 
-        config.write_text(
-            base + stream("keep", 440) + "[[streams]]\nid = 'bad'\nurl = 'x'\nfoo = 1\n"
-        )
-        daemon.proc.send_signal(signal.SIGHUP)
+        _hup(daemon, base + stream("keep", 440) + "[[streams]]\nid = 'bad'\nurl = 'x'\nfoo = 1\n")
         assert wait_until(lambda: "reload rejected" in daemon.log(), 10), daemon.log()
         before = len(fused(out, "keep"))
         assert collect(sub, out, lambda o: len(fused(o, "keep")) >= before + 3, 30)
 
-    port = metrics_port(base)
-    assert metric(port, "tandem_stream_up", stream="keep") == 1
-    assert ("tandem_stream_up" + "{" + 'stream="extra"') not in _scrape_text(port)
-    _assert_no_gap(fused(out, "keep"))
+    _assert_outcome(metrics_port(base), fused(out, "keep"))
     log = daemon.log()
     assert "streams[1](id='bad').foo: unknown key" in log
     assert "1 changed" in log and log.count("started ingest-extra") == 3
     assert log.count("ingest-keep (pid") == 1  # the kept stream's ingest never restarted
     assert log.count("started worker-audio-0") == 1  # nor the worker
     assert daemon.stop() == 0
+
+
+def _hup(daemon: Any, config_text: str) -> None:
+    """Write the daemon's config file and send it SIGHUP."""
+    Path(daemon.proc.args[-1]).write_text(config_text)
+    daemon.proc.send_signal(signal.SIGHUP)
+
+
+def _assert_outcome(port: int, keep: list[dict[str, Any]]) -> None:
+    assert metric(port, "tandem_stream_up", stream="keep") == 1
+    assert ("tandem_stream_up" + "{" + 'stream="extra"') not in _scrape_text(port)
+    _assert_no_gap(keep)
 
 
 def _ended(out: list[Record], stream_id: str) -> bool:
