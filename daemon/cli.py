@@ -1,6 +1,7 @@
 """`tandem`: the operator's command line.
 
 tandem watch [--stream ID] [--count N] [--json]   print published records
+tandem status [--json]                            streams, workers and rates from tandemd
 tandem check-config PATH                          validate a config, exit 2 if bad
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
 tandem keys DIR NAME                              write a CURVE key pair (mode 0600)
@@ -31,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--config", default="config.toml", help="read the endpoint from here")
     watch.add_argument("--timeout", type=float, help="exit 1 after this many seconds of silence")
 
+    status = sub.add_parser("status", help="ask tandemd for its streams, workers and rates")
+    status.add_argument("--json", action="store_true", help="print tandemd's JSON answer")
+    status.add_argument(
+        "--endpoint", help="control socket (default: from the config, else /run/tandem)"
+    )
+    status.add_argument("--config", default="config.toml", help="read the endpoint from here")
+    status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait")
+
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
 
@@ -45,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "watch":
         return _watch(args)
+    if args.command == "status":
+        from daemon.status import find_endpoint, run_status
+
+        return run_status(args.endpoint or find_endpoint(args.config), args.json, args.timeout)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "keys":

@@ -239,8 +239,23 @@ class MetricsConfig(_Section):
     port: int = Field(9310, ge=0, le=65535)  # 0 picks a free port (it is logged)
 
 
+class ControlConfig(_Section):
+    enabled: bool = True
+    # Where `tandem status` asks. Empty: ipc://<runtime dir>/control.sock.
+    endpoint: str = ""
+
+    @model_validator(mode="after")
+    def _local_only(self) -> Self:
+        if self.endpoint and not self.endpoint.startswith("ipc://"):
+            raise ValueError(f"endpoint {self.endpoint!r}: the control socket is ipc:// only")
+        return self
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    # json: one JSON object per line on stdout (journald, log shippers); text: a human
+    # line on stderr; auto: json when stdout is the journal ($JOURNAL_STREAM), else text.
+    format: Literal["auto", "json", "text"] = "auto"
     # Seconds between one-line digests of each stream's latest results; 0 turns them off.
     digest_s: float = Field(5.0, ge=0)
 
@@ -254,6 +269,7 @@ class Config(_Section):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
     @model_validator(mode="after")
     def _unique_stream_ids(self) -> Self:

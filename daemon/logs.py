@@ -1,10 +1,23 @@
-"""Logging set-up shared by tandemd and its child processes: one line per event."""
+"""Logging set-up shared by tandemd and its child processes: one line per event.
+
+Two formats: `text` (a human line on stderr) and `json` (one JSON object per line on
+stdout, for journald and log shippers). `auto` picks json when stdout goes to the
+journal (systemd sets $JOURNAL_STREAM), text otherwise. tandemd passes its resolved
+format to its children in $TANDEM_LOG_FORMAT, so all of a service's lines match.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import time
+from datetime import UTC, datetime
+from typing import Literal
+
+FORMAT_ENV = "TANDEM_LOG_FORMAT"
+LogFormat = Literal["auto", "json", "text"]
 
 
 class _RateLimit(logging.Filter):
@@ -30,15 +43,52 @@ class _RateLimit(logging.Filter):
         return True
 
 
-def setup_logging(level: str, process: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts (UTC, ISO 8601), level, process, logger, message,
+    and `exception` when there is one."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "process": self.process,
+            "pid": record.process,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def resolve_format(fmt: str | None) -> Literal["json", "text"]:
+    chosen = fmt or os.environ.get(FORMAT_ENV) or "auto"
+    if chosen == "auto":
+        return "json" if os.environ.get("JOURNAL_STREAM") else "text"
+    return "json" if chosen == "json" else "text"
+
+
+def setup_logging(level: str, process: str, fmt: str | None = None) -> Literal["json", "text"]:
+    """Install the one handler; returns the format used. `fmt` None: the parent's
+    ($TANDEM_LOG_FORMAT), else auto."""
+    resolved = resolve_format(fmt)
+    if resolved == "json":
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter(process))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
+        )
     handler.addFilter(_RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    return resolved
 
 
 RATE_LIMITED = {"rate_limit": True}

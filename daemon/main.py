@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from daemon.config import ConfigError, load_config
-from daemon.logs import setup_logging
+from daemon.logs import FORMAT_ENV, setup_logging
+from daemon.notify import Notifier, WedgeHook
 
 EXIT_STARTUP = 1
 EXIT_CONFIG = 2
@@ -27,14 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tandemd: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log.level, "tandemd")
+    # Children (ingest, local workers) log in the same format.
+    os.environ[FORMAT_ENV] = setup_logging(config.log.level, "tandemd", config.log.format)
     log = logging.getLogger("tandemd")
 
     from daemon.service import StartupError, Tandemd  # after config: bad configs fail fast
 
     registry = CollectorRegistry()
     try:
-        service = Tandemd(config, registry)
+        service = Tandemd(
+            config,
+            registry,
+            Notifier.from_env(os.environ),
+            WedgeHook.from_env(os.environ),
+            config_path=args.config,
+        )
         if config.metrics.enabled:
             _serve_metrics(config.metrics.host, config.metrics.port, registry, log)
     except StartupError as exc:

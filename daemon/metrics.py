@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
@@ -116,6 +117,25 @@ class Metrics:
             "From capture of a window's newest item to publication of its record.",
             ["stream"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.stage_latency = Histogram(
+            "tandem_stage_latency_seconds",
+            "Latency of one stage of a stream's path (stages: daemon/stages.py).",
+            ["stream", "stage"],
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.credits = Gauge(
+            "tandem_worker_credits",
+            "Free credit of the registered workers: items they can take now.",
+            ["kind"],
+            registry=registry,
+        )
+        self.stream_held = Gauge(
+            "tandem_stream_items_held",
+            "Items of the stream held by tandemd (queued or at a worker), at most its queue.",
+            ["stream"],
             registry=registry,
         )
         self.workers = Gauge(

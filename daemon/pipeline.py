@@ -10,12 +10,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from daemon import protocol
-from daemon.config import Config
+from daemon.config import Config, StreamConfig
 from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
 from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
+from daemon.stages import StageClock
 from streams import SourceSpec
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Pipeline:
         self.last_record: dict[str, dict[str, Any]] = {}
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
+        self.stages = StageClock(metrics, window_s)  # per-stage latency histograms
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
@@ -143,6 +145,7 @@ class Pipeline:
         self._status(stream, msg.state, msg.reason, previous=msg.previous)
 
     def on_item(self, held: Held) -> None:
+        self.stages.item(held.header)
         held.header = self.timelines[held.header.stream].rebase(held.header)
         objective = self.objectives[held.header.stream]
         if objective is not None:
@@ -170,6 +173,7 @@ class Pipeline:
 
     # -- from workers -------------------------------------------------------------
     def on_result(self, result: protocol.Result) -> bool:
+        self.stages.result(result)
         fuser = self.fusers.get(result.stream)
         return fuser is not None and fuser.on_result(result)
 
@@ -184,8 +188,32 @@ class Pipeline:
             self.degrader.on_stale(h.stream)
         else:
             self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
-        self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
+        fuser = self.fusers.get(h.stream)  # None: the stream was removed (reload)
+        if fuser is not None:
+            fuser.on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
+
+    # -- reload (daemon/reload.py) ---------------------------------------------------
+    def add_stream(self, s: StreamConfig) -> None:
+        wanted = {m for m in ("video", "audio") if getattr(s, m)}
+        fusion = self.config.fusion
+        self.fusers[s.id] = StreamFuser(s.id, wanted, fusion.window_s, fusion.max_delay_ms / 1000)
+        self.timelines[s.id] = _Timeline()
+        self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
+        self._wanted[s.id] = wanted
+        self.degrader.add(s)
+
+    def remove_stream(self, stream: str) -> None:
+        for state in (self.fusers, self.timelines, self.objectives, self._wanted):
+            state.pop(stream, None)
+        for extra in (self.sender_offset, self.last_record, self._ending):
+            extra.pop(stream, None)
+        self.stages.forget(stream)
+        self.degrader.remove(stream)
+
+    def stream_complete(self, stream: str) -> bool:
+        fuser = self.fusers.get(stream)
+        return fuser is None or (fuser.complete and stream not in self._ending)
 
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:
@@ -193,7 +221,11 @@ class Pipeline:
             for record in fuser.due(now, flush=flush):
                 if stream in self.sender_offset:
                     record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
+                started = time.perf_counter()
                 self.publisher.publish("fused", stream, record)
+                self.stages.published(
+                    stream, record["window"]["start"], time.perf_counter() - started
+                )
                 self.metrics.fused.labels(stream).inc()
                 if record["partial"]:
                     self.metrics.fused_partial.labels(stream).inc()

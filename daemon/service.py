@@ -25,11 +25,13 @@ from prometheus_client import CollectorRegistry
 from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
-from daemon.config import Config, WorkerPoolConfig
+from daemon.config import Config, StreamConfig, WorkerPoolConfig
 from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
+from daemon.notify import Notifier, WedgeHook
+from daemon.ops import Operations
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
 from daemon.security import (
@@ -55,7 +57,14 @@ class StartupError(Exception):
 
 
 class Tandemd:
-    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        notifier: Notifier | None = None,
+        wedge: WedgeHook | None = None,
+        config_path: str | None = None,
+    ) -> None:
         self.config = config
         self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
         self.stop_requested = False
@@ -75,6 +84,8 @@ class Tandemd:
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
         self._ingest_started = False
         self._started_at = time.monotonic()
+        # systemd notify and watchdog, SIGHUP reload, control socket (daemon/ops.py)
+        self.ops = Operations(self, notifier, wedge, config_path)
         self._worker_counts: dict[str, int] = {}
 
     # -- start-up -----------------------------------------------------------------
@@ -195,15 +206,26 @@ class Tandemd:
         flat = [part for pair in args.items() for part in pair]
         return [*flat, *_batching_arguments(pool, device, n)]
 
+    @property
+    def ingest_started(self) -> bool:
+        return self._ingest_started
+
+    @property
+    def started_at(self) -> float:
+        return self._started_at
+
     def _add_ingest(self) -> None:
         for stream in self.config.streams:
-            spec = self.pipeline.ingest_argument(stream.id)
-            self.children.add(
-                f"ingest-{stream.id}",
-                ["daemon.ingest", spec, self.hub.endpoint],
-                restart=stream.mode == "live",
-                restart_on_success=stream.mode == "live",
-            )
+            self.add_ingest_child(stream)
+
+    def add_ingest_child(self, stream: StreamConfig) -> None:
+        spec = self.pipeline.ingest_argument(stream.id)
+        self.children.add(
+            f"ingest-{stream.id}",
+            ["daemon.ingest", spec, self.hub.endpoint],
+            restart=stream.mode == "live",
+            restart_on_success=stream.mode == "live",
+        )
 
     def _workers_ready(self) -> bool:
         for kind in KINDS:
@@ -251,6 +273,7 @@ class Tandemd:
                 self.dispatcher.forget_local(child.last_pid)
         self.pipeline.publish_due(now)
         self.pipeline.degrader.tick(now)
+        self.ops.tick(now)
 
     def _maybe_start_ingest(self) -> None:
         if self._ingest_started:
@@ -263,24 +286,31 @@ class Tandemd:
                 )
             self._add_ingest()
             self._ingest_started = True
-            log.info(
-                "ready: %d streams, %d vision and %d audio workers",
-                len(self.config.streams),
-                self.dispatcher.workers("vision"),
-                self.dispatcher.workers("audio"),
+            status = (
+                f"ready: {len(self.config.streams)} streams, "
+                f"{self.dispatcher.workers('vision')} vision and "
+                f"{self.dispatcher.workers('audio')} audio workers"
             )
+            log.info("%s", status)
+            self.ops.ready(status)
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        self.ops.install_signals()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested and signum == signal.SIGINT:
             os._exit(130)  # a second Ctrl-C: stop waiting (children die with us)
         self.stop_requested = True
 
+    # -- reload hooks (daemon/reload.py) ------------------------------------------
+    def set_config(self, config: Config) -> None:
+        self.config = self.pipeline.config = config
+
     # -- shutdown -----------------------------------------------------------------
     def _shutdown(self, poller: zmq.Poller) -> None:
+        self.ops.stopping()
         log.info(
             "stopping: sources first, then draining %d queued and %d in-flight items",
             sum(self.dispatcher.queued(k) for k in KINDS),
@@ -306,6 +336,7 @@ class Tandemd:
         self.publisher.close()
         if self.authenticator is not None:
             self.authenticator.stop()
+        self.ops.close()  # the control socket, before the context ends
         self.ctx.term()
         log.info("stopped")
 

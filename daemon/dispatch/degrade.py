@@ -43,16 +43,22 @@ class Degrader:
         self.metrics = metrics
         self.set_fps = set_fps
         self.on_change = on_change
-        self.rates = {
-            s.id: _Rate(s.fps, s.min_fps or s.fps / 4, s.priority, s.fps)
-            for s in streams
-            if s.mode == "live" and s.video
-        }
-        for stream, rate in self.rates.items():
-            metrics.analysis_fps.labels(stream).set(rate.current)
+        self.rates: dict[str, _Rate] = {}
+        for stream in streams:
+            self.add(stream)
         self._stale = 0
         self._last_eval = now
         self._last_stale = now
+
+    def add(self, stream: StreamConfig) -> None:
+        """Watch a live stream with video (at start, or added by a reload)."""
+        if stream.mode == "live" and stream.video:
+            rate = _Rate(stream.fps, stream.min_fps or stream.fps / 4, stream.priority, stream.fps)
+            self.rates[stream.id] = rate
+            self.metrics.analysis_fps.labels(stream.id).set(rate.current)
+
+    def remove(self, stream: str) -> None:
+        self.rates.pop(stream, None)
 
     def on_stale(self, stream: str) -> None:
         self._stale += 1

@@ -217,6 +217,8 @@ class Dispatcher:
             self._forget(peer)
             return
         held.sends += 1
+        wait_s = time.monotonic() - held.received_at  # stage "queue" (daemon/stages.py)
+        self.metrics.stage_latency.labels(held.header.stream, "queue").observe(wait_s)
         peer.inflight[held.key] = held
         self._affinity[(peer.kind, held.header.stream)] = peer.identity
         self.metrics.items_dispatched.labels(peer.kind).inc()

@@ -100,9 +100,14 @@ class IngestHub:
             self._send(link.identity, protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=fps))
 
     def stop_all(self) -> None:
-        for link in self.links.values():
-            if link.identity is not None:
-                self._send(link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
+        for stream in self.links:
+            self.stop(stream)
+
+    def stop(self, stream: str) -> None:
+        """Ask the stream's ingest process to stop: it ends with reason `stopped`."""
+        link = self.links.get(stream)
+        if link is not None and link.identity is not None:
+            self._send(link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
 
     def handle_incoming(self) -> None:
         while self.sock.poll(0, zmq.POLLIN):

@@ -1,0 +1,78 @@
+"""tandemd's operator hooks, called from its main loop: systemd's notify protocol and
+watchdog, SIGHUP reload, the control socket (`tandem status`), the flow gauges.
+
+Kept apart from `service` so that the loop only calls `tick`; each concern lives in its
+own module (notify, reload, control, stages).
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from daemon.control import start_control
+from daemon.notify import Notifier, WedgeHook
+from daemon.reload import Reloader
+from daemon.stages import sample_flow
+
+if TYPE_CHECKING:
+    from daemon.service import Tandemd
+
+
+class Operations:
+    def __init__(
+        self,
+        service: Tandemd,
+        notifier: Notifier | None,
+        wedge: WedgeHook | None,
+        config_path: str | None,
+    ) -> None:
+        self.service = service
+        self.notifier = notifier if notifier is not None else Notifier(None)
+        self.wedge = wedge  # a test hook (daemon/notify.py); None in production
+        # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
+        self.reloader = Reloader(service, config_path) if config_path else None
+        self.control = start_control(service)  # `tandem status` (daemon/control.py)
+
+    def install_signals(self) -> None:
+        if self.wedge is not None:
+            self.wedge.install()
+        if self.reloader is not None:
+            signal.signal(signal.SIGHUP, self._on_reload_signal)
+
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        assert self.reloader is not None
+        self.reloader.requested = True  # the loop reloads (tick)
+
+    def ready(self, status: str) -> None:
+        self.notifier.ready(status)
+
+    def tick(self, now: float) -> None:
+        """Once per loop turn. systemd's watchdog is fed from here, so a wedged loop
+        stops feeding it; pings start with READY=1, as systemd's watchdog does."""
+        service = self.service
+        self.notifier.watchdog(now, service.ingest_started and self.healthy())
+        if self.wedge is not None:
+            self.wedge.maybe_wedge()
+        if self.reloader is not None and not service.stop_requested:
+            self.reloader.tick(now)
+        sample_flow(service.metrics, service.dispatcher, service.hub)
+        if self.control is not None:
+            server, rates = self.control
+            rates.tick(now)
+            server.handle_incoming()
+
+    def healthy(self) -> bool:
+        """The loop is turning (we are in it) and no local worker has exhausted its
+        restart budget: otherwise systemd's watchdog restarts tandemd and its workers."""
+        children = self.service.children.children.values()
+        return not any(c.given_up for c in children if c.name.startswith("worker-"))
+
+    def stopping(self) -> None:
+        self.notifier.stopping()
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control[0].close()
+        self.notifier.close()

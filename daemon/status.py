@@ -1,0 +1,79 @@
+"""`tandem status`: ask tandemd over its local control socket and print what it says."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from daemon.config import ConfigError, load_config
+from daemon.control import control_endpoint, request
+
+SYSTEMD_RUNTIME_DIR = "/run/tandem"  # RuntimeDirectory=tandem in systemd/tandemd.service
+
+
+def find_endpoint(config_path: str) -> str:
+    """The config's control endpoint, else its runtime_dir's, else systemd's
+    (/run/tandem), else the newest private /tmp/tandem-* directory of a tandemd."""
+    try:
+        config = load_config(config_path)
+    except ConfigError:
+        config = None
+    if config is not None and (config.control.endpoint or config.runtime_dir):
+        return control_endpoint(config.runtime_dir, config.control.endpoint)
+    if "RUNTIME_DIRECTORY" in os.environ:
+        return control_endpoint(os.environ["RUNTIME_DIRECTORY"], "")
+    if not Path(SYSTEMD_RUNTIME_DIR, "control.sock").exists():
+        # runtime_dir unset outside systemd: tandemd made a private /tmp/tandem-* directory.
+        private = Path(tempfile.gettempdir()).glob("tandem-*/control.sock")
+        newest = max(private, key=lambda p: p.stat().st_mtime, default=None)
+        if newest is not None:
+            return f"ipc://{newest}"
+    return control_endpoint(SYSTEMD_RUNTIME_DIR, "")
+
+
+def run_status(endpoint: str, as_json: bool, timeout_s: float) -> int:
+    try:
+        reply = request(endpoint, {"type": "status"}, timeout_s)
+    except TimeoutError as exc:
+        print(f"tandem: {exc} (is tandemd running? --endpoint, --config)", file=sys.stderr)
+        return 1
+    if not reply.get("ok"):
+        print(f"tandem: {reply.get('error')}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, indent=2) if as_json else render(reply))
+    return 0
+
+
+def render(s: dict[str, Any]) -> str:
+    state = "ready" if s["ready"] else "starting"
+    lines = [
+        f"tandemd pid {s['pid']}, up {s['uptime_s']:.0f} s, {state}, "
+        f"{'healthy' if s['healthy'] else 'UNHEALTHY'}",
+        "",
+        f"{'STREAM':<20} {'STATE':<13} {'VIDEO/S':>8} {'AUDIO/S':>8} {'RECORDS/S':>9} LATENCY",
+    ]
+    for st in s["streams"]:
+        r = st["rates"]
+        latency = "-" if st["latency_s"] is None else f"{st['latency_s']:.3f} s"
+        lines.append(
+            f"{st['id']:<20} {st['state']:<13} {r.get('video_in', 0):>8.1f} "
+            f"{r.get('audio_in', 0):>8.1f} {r.get('records', 0):>9.1f} {latency}"
+        )
+    lines += ["", f"{'WORKER':<28} {'KIND':<7} {'INFLIGHT':>8} LAST HEARD  ANALYZERS"]
+    for w in s["workers"]:
+        lines.append(
+            f"{w['name']:<28} {w['kind']:<7} {w['inflight']:>3}/{w['capacity']:<4} "
+            f"{w['last_heard_s']:>8.1f} s  {','.join(w['analyzers'])}"
+        )
+    queues = ", ".join(
+        f"{k}: {q['queued']} queued, {q['inflight']} in flight" for k, q in s["queues"].items()
+    )
+    lines += ["", f"queues: {queues}"]
+    down = [p["name"] for p in s["processes"] if p["given_up"]]
+    if down:
+        lines.append(f"left down after too many restarts: {', '.join(down)}")
+    return "\n".join(lines)
