@@ -8,6 +8,7 @@ spins.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -52,8 +53,11 @@ class BatchThread(Generic[In, Out]):
         return result
 
     def close(self) -> None:
-        self._todo.put(None)
-        self._thread.join(timeout=5.0)
+        # Do not wait out a long batch: tandemd gives a stopping worker 2 s, and its
+        # items are re-sent or counted anyway. The thread is a daemon.
+        with contextlib.suppress(queue.Full):
+            self._todo.put_nowait(None)
+        self._thread.join(timeout=1.0)
         self.signal.close()
         self._notify.close()
 
