@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from daemon.fusion.rules import EventRule, check_rules
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
@@ -246,6 +247,8 @@ class Config(_Section):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    # Event rules over both modalities (daemon/fusion/rules.py, docs/configuration.md).
+    events: list[EventRule] = Field(default_factory=list, max_length=256)
 
     @model_validator(mode="after")
     def _unique_stream_ids(self) -> Self:
@@ -254,6 +257,16 @@ class Config(_Section):
             if stream.id in seen:
                 raise ValueError(f"duplicate stream id {stream.id!r}")
             seen.add(stream.id)
+        return self
+
+    @model_validator(mode="after")
+    def _rules_name_configured_analyzers(self) -> Self:
+        configured: dict[str, dict[str, str]] = {}
+        for kind, modality in (("vision", "video"), ("audio", "audio")):
+            for name in getattr(self.workers, kind).analyzers:
+                spec = analyzers.spec_for(name, modality)  # type: ignore[arg-type]
+                configured[name] = dict(spec.outputs)
+        check_rules(self.events, configured)
         return self
 
 
@@ -288,7 +301,13 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
         return f"{source}: {key}: unknown key{more}"
     if key and err["type"] not in ("value_error",):
         return f"{source}: {key} = {err['input']!r}: {message}{more}"
-    if key and re.match(r"^[a-z_]+\.[a-z_.]+:", message):  # a validator naming a sub-key
+    # A validator naming a sub-key (an event rule's condition tree names even one level).
+    sub_key = (
+        r"^[a-z_]+[a-z_\[\]\d.]*:"
+        if key.endswith(("when", "until"))
+        else r"^[a-z_]+(\[\d+\]|\.)[a-z_\[\]\d.]*:"
+    )
+    if key and re.match(sub_key, message):
         return f"{source}: {key}.{message}{more}"
     where = f"{key}: " if key else ""
     return f"{source}: {where}{message}{more}"

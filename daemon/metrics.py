@@ -99,6 +99,12 @@ class Metrics:
             ["stream"],
             registry=registry,
         )
+        self.events = Counter(
+            "tandem_events_total",
+            "Event edges published (edge: start or end), per stream and rule.",
+            ["stream", "event", "edge"],
+            registry=registry,
+        )
         self.latency = Histogram(
             "tandem_capture_to_publish_latency_seconds",
             "From capture of a window's newest item to publication of its record.",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from daemon import protocol
 from daemon.config import Config
 from daemon.dispatch.peers import Held
-from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
+from daemon.fusion.fuser import StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from streams import SourceSpec
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from daemon.publishing.publisher import Publisher
 
 log = logging.getLogger("pipeline")
+STATUS_SCHEMA = 1
 
 
 @dataclass
@@ -62,7 +63,11 @@ class Pipeline:
         delay_s = config.fusion.max_delay_ms / 1000
         self.fusers = {
             s.id: StreamFuser(
-                s.id, {m for m in ("video", "audio") if getattr(s, m)}, window_s, delay_s
+                s.id,
+                {m for m in ("video", "audio") if getattr(s, m)},
+                window_s,
+                delay_s,
+                config.events,
             )
             for s in config.streams
         }
@@ -185,6 +190,7 @@ class Pipeline:
     def publish_due(self, now: float, flush: bool = False) -> None:
         for stream, fuser in self.fusers.items():
             for record in fuser.due(now, flush=flush):
+                self._publish_events(stream, fuser.events.take())
                 if stream in self.sender_offset:
                     record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
                 self.publisher.publish("fused", stream, record)
@@ -195,16 +201,31 @@ class Pipeline:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
                 self.last_record[stream] = record
             if stream in self._ending and fuser.complete:
+                fuser.events.close(fuser.media_end)
+                self._publish_events(stream, fuser.events.take())
                 detail = self._ending.pop(stream)
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self._digest(now)
+
+    def _publish_events(self, stream: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.publisher.publish("event", stream, message)
+            self.metrics.events.labels(stream, message["name"], message["edge"]).inc()
+            log.info(
+                "event %s %s %s: %.2f-%s s",
+                stream,
+                message["name"],
+                message["edge"],
+                message["start"],
+                "" if message["end"] is None else f"{message['end']:.2f}",
+            )
 
     def _status(
         self, stream: str, state: str, detail: str | None, previous: str | None = None
     ) -> None:
         """Publish a `status.<stream>` message: the stream's state changed."""
         message = {
-            "schema": RECORD_SCHEMA,
+            "schema": STATUS_SCHEMA,
             "type": "status",
             "stream": stream,
             "state": state,

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.fusion.events import EventEngine
+from daemon.fusion.rules import EventRule
 from daemon.fusion.summary import error_counts, summarize
 from daemon.fusion.track import Track
 from daemon.protocol import Result
 
 MODALITIES = ("video", "audio")
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2  # 2: `events` added
 
 
 @dataclass
@@ -31,8 +33,16 @@ class _Window:
 
 
 class StreamFuser:
-    def __init__(self, stream: str, modalities: set[str], window_s: float, max_delay_s: float):
+    def __init__(
+        self,
+        stream: str,
+        modalities: set[str],
+        window_s: float,
+        max_delay_s: float,
+        rules: list[EventRule] | None = None,
+    ):
         self.stream = stream
+        self.events = EventEngine(stream, rules or [])
         self.window_s = window_s
         self.max_delay_s = max_delay_s
         self.tracks = {m: Track() for m in MODALITIES}
@@ -95,6 +105,9 @@ class StreamFuser:
                 break
             del self._windows[index]
             self._next_index = index + 1
+            in_media_order = window.results["video"] + window.results["audio"]
+            for result in sorted(in_media_order, key=lambda r: (r.pts, r.modality)):
+                self.events.step(result)
             out.append(self._record(window, covered))
         return out
 
@@ -106,6 +119,11 @@ class StreamFuser:
             and all(t.ended or not t.present for t in self.tracks.values())
             and all(math.isinf(t.frontier()) for t in self.tracks.values())
         )
+
+    @property
+    def media_end(self) -> float:
+        """The end of the newest item received, media seconds."""
+        return max(t.received_end for t in self.tracks.values())
 
     def _index(self, pts: float) -> int:
         return int(pts // self.window_s)
@@ -135,6 +153,7 @@ class StreamFuser:
             "partial": bool(missing),
             "latency_s": round(published - max(walls), 6) if walls else None,
             "published_at": published,
+            "events": self.events.window_events(),
         }
         for m in MODALITIES:
             record[m] = self._modality(window, m) if self.tracks[m].present else None

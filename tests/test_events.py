@@ -1,0 +1,150 @@
+"""Event rules: config validation naming the key, and the engine driven with results."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from daemon.config import ConfigError, parse_config
+from daemon.fusion.events import EventEngine
+from daemon.fusion.fuser import StreamFuser
+from daemon.fusion.rules import EventRule
+from daemon.protocol import PROTOCOL_VERSION, Result
+from tests.schemas import validate
+
+
+def rule(**raw: Any) -> EventRule:
+    return EventRule.model_validate(raw)
+
+
+def res(modality: str, pts: float, seq: int = 0, **outputs: dict[str, Any]) -> Result:
+    return Result(
+        v=PROTOCOL_VERSION,
+        stream="s",
+        modality=modality,  # type: ignore[arg-type]
+        seq=seq,
+        pts=pts,
+        wall=time.time(),
+        outputs=outputs,
+        infer_s=0.0,
+    )
+
+
+BLACK = {"analyzer": "black", "output": "black", "op": "is_true"}
+SILENT = {"analyzer": "silence", "output": "silent", "op": "is_true"}
+
+
+def config_error(events: list[dict[str, Any]]) -> str:
+    raw = {"workers": {"vision": {"analyzers": ["motion", "black"]}}, "events": events}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, source="c.toml")
+    return str(err.value)
+
+
+def test_rule_errors_name_the_key_at_fault() -> None:
+    faces = {"analyzer": "faces", "output": "count", "op": "ge", "value": 1}
+    ok = {"name": "a", "when": BLACK}
+    assert config_error([ok, ok]).startswith("c.toml: events[1].name: duplicate")
+    msg = config_error([ok, ok | {"name": "b"}, {"name": "c", "when": {"all": [BLACK, faces]}}])
+    assert msg.startswith("c.toml: events[2].when.all[1].analyzer: 'faces' is not in")
+    msg = config_error([{"name": "c", "when": {"xor": [BLACK]}}])
+    assert "events[0].when" in msg and "xor: unknown combinator" in msg
+    msg = config_error([{"name": "c", "when": {"not": BLACK | {"output": "blak"}}}])
+    assert msg.startswith("c.toml: events[0].when.not.output: black has no output 'blak'")
+    msg = config_error([{"name": "c", "when": {"any": [BLACK | {"op": "gt"}]}}])
+    assert msg.startswith("c.toml: events[0].when.any[0].value: gt needs a value")
+    msg = config_error([{"name": "c", "when": BLACK | {"op": "__import__('os')"}}])
+    assert msg.startswith("c.toml: events[0].when.op")
+    assert "events[0].name" in config_error([{"name": "Bad Name", "when": BLACK}])
+
+
+def test_the_shipped_config_loads_with_its_rules() -> None:
+    from daemon.config import load_config
+
+    names = [r.name for r in load_config("config.toml").events]
+    for wanted in ("signal_loss", "frozen_with_audio", "speech_on_screen", "motion", "black",
+                   "frozen", "silence", "clipping", "speech"):  # fmt: skip
+        assert wanted in names
+
+
+def drive(engine: EventEngine, results: list[Result]) -> list[dict[str, Any]]:
+    for r in sorted(results, key=lambda r: r.pts):
+        engine.step(r)
+    return engine.take()
+
+
+def test_all_of_two_modalities_with_min_duration_and_refined_boundaries() -> None:
+    engine = EventEngine("s", [rule(name="loss", when={"all": [BLACK, SILENT]}, min_duration_s=2)])
+    results = []
+    for i in range(50):  # video at 5 fps, black from 2.0 s to 8.0 s
+        t = i / 5
+        black = 2.0 <= t < 8.0
+        results.append(res("video", t, black={"black": black, "since": 2.0 if black else None}))
+    for i in range(20):  # audio in 0.5 s chunks; silence 2.3-7.1 s, confirmed 2 s in
+        t = i / 2
+        silent = 4.3 <= t + 0.5 < 7.1  # the chunk ends inside the silence
+        starts = [2.3] if t <= 4.3 < t + 0.5 else []
+        ends = [7.1] if t <= 7.1 < t + 0.5 else []
+        outs = {"silent": silent, "silence_starts": starts, "silence_ends": ends}
+        results.append(res("audio", t, silence=outs))
+    messages = drive(engine, results)
+    assert [(m["edge"], m["start"], m["end"]) for m in messages] == [
+        ("start", 2.3, None),
+        ("end", 2.3, 7.1),
+    ]
+    for m in messages:
+        validate("event", m)
+
+
+def test_short_condition_is_debounced_and_hysteresis_bridges_gaps() -> None:
+    moving = {"analyzer": "motion", "output": "score", "op": "gt", "value": 0.1}
+    engine = EventEngine("s", [rule(name="m", when=moving, min_duration_s=0.5, clear_after_s=1.0)])
+    scores = [0.0, 0.5, 0.5, 0.0, 0.0]  # 0.4 s of motion: too short
+    scores += [0.5] * 5 + [0.0] * 3 + [0.5] * 5  # a 0.6 s gap: bridged
+    scores += [0.0] * 10  # then still: ends where it stopped
+    messages = drive(
+        engine, [res("video", i / 5, motion={"score": s}) for i, s in enumerate(scores)]
+    )
+    assert [(m["edge"], m["start"], m["end"]) for m in messages] == [
+        ("start", 1.0, None),
+        ("end", 1.0, 3.6),
+    ]
+
+
+def test_until_ends_the_event_and_it_rearms_only_after_when_goes_false() -> None:
+    high = {"analyzer": "level", "output": "rms_dbfs", "op": "gt", "value": -20}
+    low = {"analyzer": "level", "output": "rms_dbfs", "op": "lt", "value": -40}
+    engine = EventEngine("s", [rule(name="loud", when=high, until=low)])
+    levels = [-50, -10, -30, -10, -50, -10]  # -30 is between: still on (hysteresis)
+    messages = drive(engine, [res("audio", i, level={"rms_dbfs": v}) for i, v in enumerate(levels)])
+    assert [(m["edge"], m["start"], m["end"]) for m in messages] == [
+        ("start", 1.0, None),
+        ("end", 1.0, 4.0),
+        ("start", 5.0, None),
+    ]
+    engine.close(6.0)
+    [end] = engine.take()
+    assert end["end"] == 6.0 and end["ended_by"] == "stream_end"
+
+
+def test_fused_records_list_active_events_and_validate() -> None:
+    fuser = StreamFuser("s", {"video"}, 1.0, 0.5, [rule(name="b", when=BLACK)])
+    for seq in range(15):
+        t = seq / 5
+        fuser.on_item("video", seq, t, 0.2)
+        black = 1.0 <= t < 2.0
+        fuser.on_result(
+            res("video", t, seq, black={"black": black, "since": 1.0 if black else None})
+        )
+    fuser.on_end()
+    records = fuser.due(time.monotonic())
+    assert [r["events"] for r in records] == [
+        [],
+        [{"name": "b", "id": "s/b/1", "start": 1.0, "end": None}],
+        [{"name": "b", "id": "s/b/1", "start": 1.0, "end": 2.0}],
+    ]
+    for record in records:
+        validate("fused", record)
+    assert [m["edge"] for m in fuser.events.take()] == ["start", "end"]
