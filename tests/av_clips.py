@@ -1,0 +1,62 @@
+"""Clips with known truth in both modalities: H.264 video and AAC audio, muxed together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.media import moving_square
+
+
+def encode_av(
+    path: Path,
+    seconds: float,
+    frame: Callable[[int, float], np.ndarray],
+    audio: Callable[[np.ndarray], np.ndarray],
+    fps: int = 25,
+    rate: int = 48000,
+) -> Path:
+    """`frame(i, t)` gives frame i's RGB image; `audio(t)` the mono samples at times t."""
+    with av.open(str(path), "w") as out:
+        first = frame(0, 0.0)
+        vstream = out.add_stream("libx264", rate=fps)
+        vstream.height, vstream.width = first.shape[:2]
+        vstream.pix_fmt = "yuv420p"
+        vstream.options = {"preset": "ultrafast", "g": str(fps), "crf": "18"}
+        astream = out.add_stream("aac", rate=rate, layout="mono")
+        for i in range(round(seconds * fps)):
+            vf = av.VideoFrame.from_ndarray(frame(i, i / fps), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, fps)
+            out.mux(vstream.encode(vf))
+        out.mux(vstream.encode(None))
+        block = 1024
+        total = round(seconds * rate)
+        for start in range(0, total, block):
+            t = np.arange(start, min(start + block, total)) / rate
+            af = av.AudioFrame.from_ndarray(
+                audio(t).astype(np.float32)[None, :], format="fltp", layout="mono"
+            )
+            af.sample_rate, af.pts, af.time_base = rate, start, Fraction(1, rate)
+            out.mux(astream.encode(af))
+        out.mux(astream.encode(None))
+    return path
+
+
+def black_and_silence(path: Path, black: tuple[float, float], silence: tuple[float, float],
+                      seconds: float = 10.0) -> Path:  # fmt: skip
+    """A moving square with a 440 Hz tone; black picture and digital silence where told."""
+
+    def frame(i: int, t: float) -> np.ndarray:
+        if black[0] <= t < black[1]:
+            return np.zeros((240, 320, 3), np.uint8)
+        return moving_square(i, 320, 240)
+
+    def audio(t: np.ndarray) -> np.ndarray:
+        tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+        return np.where((t >= silence[0]) & (t < silence[1]), 0.0, tone)
+
+    return encode_av(path, seconds, frame, audio)

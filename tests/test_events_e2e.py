@@ -1,0 +1,95 @@
+"""Events from a real tandemd on clips with known truth: boundaries within 0.3 s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.publishing.subscriber import Subscriber
+from tests.av_clips import black_and_silence
+from tests.conftest import free_port, metric
+from tests.test_end_to_end import collect_until_ended
+
+pytestmark = pytest.mark.slow
+TOLERANCE_S = 0.3
+
+RULES = """
+[[events]]
+name = "signal_loss"
+min_duration_s = 2.0
+when = {all = [{analyzer = "black", output = "black", op = "is_true"},
+               {analyzer = "silence", output = "silent", op = "is_true"}]}
+[[events]]
+name = "black"
+min_duration_s = 2.0
+when = {analyzer = "black", output = "black", op = "is_true"}
+[[events]]
+name = "silence"
+when = {analyzer = "silence", output = "silent", op = "is_true"}
+[[events]]
+name = "tone"
+min_duration_s = 0.5
+when = {analyzer = "level", output = "rms_dbfs", op = "gt", value = -30}
+"""
+
+
+def file_config(tmp: Path, clip: Path, pub: int, metrics: int) -> str:
+    return f"""
+runtime_dir = "{tmp}/run"
+[log]
+digest_s = 0
+[[streams]]
+id = "truth"
+url = "{clip}"
+mode = "file"
+fps = 5
+width = 160
+height = 120
+[workers.vision]
+count = 1
+analyzers = ["motion", "black"]
+[workers.audio]
+count = 1
+analyzers = ["level", "silence"]
+[publish]
+endpoint = "tcp://127.0.0.1:{pub}"
+[metrics]
+port = {metrics}
+{RULES}
+"""
+
+
+def spans(events: list[dict], name: str) -> list[tuple[float, float]]:
+    ends = [e for e in events if e["name"] == name and e["edge"] == "end"]
+    starts = [e for e in events if e["name"] == name and e["edge"] == "start"]
+    assert [e["start"] for e in starts] == [e["start"] for e in ends], "each start has an end"
+    return [(e["start"], e["end"]) for e in ends]
+
+
+def test_cross_modal_events_match_the_truth(tandemd, tmp_path):
+    clip = black_and_silence(tmp_path / "av.mp4", black=(3.0, 7.0), silence=(3.3, 7.7))
+    pub, port = free_port(), free_port()
+    events: list[dict] = []
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "event.", "status."]) as sub:
+        daemon = tandemd(file_config(tmp_path, clip, pub, port))
+        records = collect_until_ended(sub, ["truth"], timeout_s=90, events=events)["truth"]
+    assert records, daemon.log()
+
+    truth = {
+        "black": [(3.0, 7.0)],
+        "silence": [(3.3, 7.7)],
+        "signal_loss": [(3.3, 7.0)],
+        "tone": [(0.0, 3.3), (7.7, 10.0)],
+    }
+    for name, expected in truth.items():
+        got = spans(events, name)
+        assert len(got) == len(expected), (name, got)
+        for (start, end), (want_start, want_end) in zip(got, expected, strict=True):
+            assert start == pytest.approx(want_start, abs=TOLERANCE_S), (name, got)
+            assert end == pytest.approx(want_end, abs=TOLERANCE_S), (name, got)
+    # Fused records list the events active in their window.
+    by_start = {r["window"]["start"]: r for r in records}
+    assert {e["name"] for e in by_start[5.0]["events"]} == {"black", "silence", "signal_loss"}
+    assert {e["name"] for e in by_start[1.0]["events"]} == {"tone"}
+    assert metric(port, "tandem_events_total", stream="truth", event="signal_loss", edge="end") == 1
