@@ -2,6 +2,7 @@
 
 tandem watch [--stream ID] [--count N] [--json]   print published records
 tandem check-config PATH                          validate a config, exit 2 if bad
+tandem analyze FILE [--config PATH] [--json]      the whole pipeline on one recording
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
 tandem keys DIR NAME                              write a CURVE key pair (mode 0600)
 """
@@ -31,6 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--config", default="config.toml", help="read the endpoint from here")
     watch.add_argument("--timeout", type=float, help="exit 1 after this many seconds of silence")
 
+    analyze = sub.add_parser(
+        "analyze", help="run the whole pipeline on one recording, print records and events"
+    )
+    analyze.add_argument("file")
+    analyze.add_argument(
+        "--config", help="workers, fusion and events from here (default: built-in)"
+    )
+    analyze.add_argument("--json", action="store_true", help="JSON lines, summary included")
+
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
 
@@ -45,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "watch":
         return _watch(args)
+    if args.command == "analyze":
+        from daemon import analyze as analyze_command
+
+        return analyze_command.run(args.file, args.config, args.json)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "keys":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,12 +62,14 @@ class Pipeline:
         self.metrics = metrics
         window_s = config.fusion.window_s
         delay_s = config.fusion.max_delay_ms / 1000
+        # A file loses nothing, so its windows wait for every result: a slow modality
+        # (a costly vision analyzer) must not make the other's windows go out without it.
         self.fusers = {
             s.id: StreamFuser(
                 s.id,
                 {m for m in ("video", "audio") if getattr(s, m)},
                 window_s,
-                delay_s,
+                delay_s if s.mode == "live" else math.inf,
                 config.events,
             )
             for s in config.streams
