@@ -226,6 +226,17 @@ class PublishConfig(_Secured):
         return self
 
 
+class ControlConfig(_Secured):
+    # Request/reply questions to tandemd (docs/results.md: a late subscriber asks for the
+    # events active now). Empty: an ipc socket in the runtime directory (local only).
+    endpoint: str = ""
+
+    @model_validator(mode="after")
+    def _security(self) -> Self:
+        self._check_security(self.endpoint)
+        return self
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -245,6 +256,7 @@ class Config(_Section):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     # Event rules over both modalities (daemon/fusion/rules.py, docs/configuration.md).

@@ -189,6 +189,15 @@ class Pipeline:
         self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
 
+    def active_events(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """The events active now (their start messages), of one stream or all."""
+        return [
+            event
+            for sid, fuser in self.fusers.items()
+            if stream is None or sid == stream
+            for event in fuser.events.active()
+        ]
+
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:
         for stream, fuser in self.fusers.items():

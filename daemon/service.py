@@ -31,6 +31,7 @@ from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
+from daemon.publishing.control import ControlServer, active_events_handler
 from daemon.publishing.publisher import Publisher
 from daemon.security import (
     AllowList,
@@ -73,6 +74,7 @@ class Tandemd:
         self.dispatcher = self._bind_dispatcher()
         self.hub = self._bind_hub()
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
+        self.control = self._bind_control()
         self._ingest_started = False
         self._started_at = time.monotonic()
         self._worker_counts: dict[str, int] = {}
@@ -123,6 +125,16 @@ class Tandemd:
         options = {zmq.SNDHWM: cfg.hwm}
         sock = self._bind("publish", zmq.PUB, cfg.endpoint, cfg.curve_secret_key, options=options)
         return Publisher(sock)
+
+    def _bind_control(self) -> ControlServer:
+        cfg = self.config.control
+        endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/control.sock"
+        sock = self._bind("control", zmq.ROUTER, endpoint, cfg.curve_secret_key, max_bytes=65536)
+        control = ControlServer(
+            sock, on_rejected=lambda: self.metrics.rejected.labels("control", "invalid").inc()
+        )
+        control.handle("active_events", active_events_handler(self.pipeline.active_events))
+        return control
 
     def _bind_dispatcher(self) -> Dispatcher:
         cfg = self.config.dispatch
@@ -217,13 +229,15 @@ class Tandemd:
         self._install_signals()
         self._add_workers()
         log.info(
-            "results on %s; workers connect to %s",
+            "results on %s; workers connect to %s; control on %s",
             self.publisher.endpoint,
             self.dispatcher.endpoint,
+            self.control.endpoint,
         )
         poller = zmq.Poller()
         poller.register(self.hub.sock, zmq.POLLIN)
         poller.register(self.dispatcher.sock, zmq.POLLIN)
+        poller.register(self.control.sock, zmq.POLLIN)
         for monitor, _ in self.monitors:
             poller.register(monitor.sock, zmq.POLLIN)
         while not self.stop_requested:
@@ -238,6 +252,8 @@ class Tandemd:
             self.hub.handle_incoming()
         if self.dispatcher.sock in events:
             self.dispatcher.handle_incoming()
+        if self.control.sock in events:
+            self.control.handle_incoming()
         for monitor, _ in self.monitors:
             if monitor.sock in events:
                 monitor.handle_incoming()
@@ -302,6 +318,7 @@ class Tandemd:
             monitor.close(monitored)
         self.hub.close()
         self.dispatcher.sock.close()
+        self.control.close()
         self.publisher.close()
         if self.authenticator is not None:
             self.authenticator.stop()
