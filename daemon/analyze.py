@@ -167,7 +167,7 @@ def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]
         "partial_windows": sum(1 for r in records if r["partial"]),
         "decode_errors": int(decode_errors or 0),
         "events": counts,
-        "av_offset": None,
+        "av_offset": service.pipeline.fusers[stream].sync.estimate(),
         "state": collector.final["state"] if collector.final else None,
     }
 

@@ -60,3 +60,20 @@ def black_and_silence(path: Path, black: tuple[float, float], silence: tuple[flo
         return np.where((t >= silence[0]) & (t < silence[1]), 0.0, tone)
 
     return encode_av(path, seconds, frame, audio)
+
+
+def flashes_and_beeps(path: Path, audio_late_s: float, seconds: float = 12.0) -> Path:
+    """Grey picture with a white flash (two frames) every 1.5 s from 1 s; a 100 ms
+    1 kHz beep on digital silence `audio_late_s` after each flash."""
+    flashes = np.arange(1.0, seconds - 1.0, 1.5)
+
+    def frame(i: int, t: float) -> np.ndarray:
+        lit = np.any((t >= flashes - 1e-6) & (t < flashes + 0.08 - 1e-6))
+        return np.full((240, 320, 3), 255 if lit else 64, np.uint8)
+
+    def audio(t: np.ndarray) -> np.ndarray:
+        since = t[:, None] - (flashes[None, :] + audio_late_s)
+        on = np.any((since >= 0) & (since < 0.1), axis=1)
+        return np.where(on, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0)
+
+    return encode_av(path, seconds, frame, audio)

@@ -16,6 +16,7 @@ from typing import Any
 from daemon.fusion.events import EventEngine
 from daemon.fusion.rules import EventRule
 from daemon.fusion.summary import error_counts, summarize
+from daemon.fusion.sync import SyncEstimator
 from daemon.fusion.track import Track
 from daemon.protocol import Result
 
@@ -43,6 +44,7 @@ class StreamFuser:
     ):
         self.stream = stream
         self.events = EventEngine(stream, rules or [])
+        self.sync = SyncEstimator()
         self.window_s = window_s
         self.max_delay_s = max_delay_s
         self.tracks = {m: Track() for m in MODALITIES}
@@ -108,6 +110,7 @@ class StreamFuser:
             in_media_order = window.results["video"] + window.results["audio"]
             for result in sorted(in_media_order, key=lambda r: (r.pts, r.modality)):
                 self.events.step(result)
+                self.sync.step(result)
             out.append(self._record(window, covered))
         return out
 
@@ -154,6 +157,7 @@ class StreamFuser:
             "latency_s": round(published - max(walls), 6) if walls else None,
             "published_at": published,
             "events": self.events.window_events(),
+            "av_sync": self.sync.estimate(),
         }
         for m in MODALITIES:
             record[m] = self._modality(window, m) if self.tracks[m].present else None
