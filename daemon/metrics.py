@@ -105,6 +105,12 @@ class Metrics:
             ["stream", "event", "edge"],
             registry=registry,
         )
+        self.actions = Counter(
+            "tandem_actions_total",
+            "Event-rule actions (cascades) by outcome: done, refused (ceiling), expired.",
+            ["stream", "action", "outcome"],
+            registry=registry,
+        )
         self.latency = Histogram(
             "tandem_capture_to_publish_latency_seconds",
             "From capture of a window's newest item to publication of its record.",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from daemon import protocol
 from daemon.config import Config
 from daemon.dispatch.peers import Held
+from daemon.fusion.actions import Cascades
 from daemon.fusion.fuser import StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
@@ -88,6 +89,17 @@ class Pipeline:
         self.last_record: dict[str, dict[str, Any]] = {}
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
+        self._rules = {r.name: r for r in config.events}
+        self.cascades = Cascades(
+            config.fusion.max_actions_per_minute,
+            self.request_fps,
+            self.request_analyzer,
+            lambda stream, action, outcome: self.metrics.actions.labels(
+                stream, action, outcome
+            ).inc(),
+        )
+        self.requested_fps: dict[str, float] = {}  # streams whose fps a cascade raised
+        self.requested_analyzers: dict[str, set[str]] = {}  # woken per stream
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
@@ -189,6 +201,23 @@ class Pipeline:
         self.fusers[h.stream].on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
 
+    # -- cascades (daemon/fusion/actions.py) --------------------------------------
+    def request_fps(self, stream: str, fps: float | None, reason: str) -> None:
+        """A cascade asks for the stream's video analysis fps (None: back to the config's).
+        Recorded here; the ingest side applies `requested_fps` once it supports changes."""
+        if fps is None:
+            self.requested_fps.pop(stream, None)
+        else:
+            self.requested_fps[stream] = fps
+        log.info("stream %s: analysis fps %s (%s)", stream, fps or "as configured", reason)
+
+    def request_analyzer(self, stream: str, analyzer: str, on: bool, reason: str) -> None:
+        """A cascade switches an analyzer on or off for the stream. Recorded here; the
+        dispatch side applies `requested_analyzers` once workers support it."""
+        woken = self.requested_analyzers.setdefault(stream, set())
+        (woken.add if on else woken.discard)(analyzer)
+        log.info("stream %s: analyzer %s %s (%s)", stream, analyzer, "on" if on else "off", reason)
+
     def active_events(self, stream: str | None = None) -> list[dict[str, Any]]:
         """The events active now (their start messages), of one stream or all."""
         return [
@@ -217,11 +246,15 @@ class Pipeline:
                 self._publish_events(stream, fuser.events.take())
                 detail = self._ending.pop(stream)
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
+        self.cascades.tick()
         self._digest(now)
 
     def _publish_events(self, stream: str, messages: list[dict[str, Any]]) -> None:
         for message in messages:
             self.publisher.publish("event", stream, message)
+            rule = self._rules.get(message["name"])
+            if message["edge"] == "start" and rule is not None and rule.actions:
+                self.cascades.on_event_start(stream, rule.name, list(rule.actions))
             self.metrics.events.labels(stream, message["name"], message["edge"]).inc()
             log.info(
                 "event %s %s %s: %.2f-%s s",

@@ -35,6 +35,8 @@ count = 1
 [workers.audio]
 count = 1
 analyzers = ["level"]
+[fusion]
+max_actions_per_minute = 1
 [publish]
 endpoint = "tcp://127.0.0.1:{pub}"
 [metrics]
@@ -43,6 +45,8 @@ port = {port}
 name = "moving"
 min_duration_s = 0.4
 when = {{analyzer = "motion", output = "score", op = "gt", value = 0.001}}
+actions = [{{do = "raise_fps", fps = 10, for_s = 60}},
+           {{do = "enable_analyzer", analyzer = "level", for_s = 60}}]
 [[events]]
 name = "quiet"
 when = {{analyzer = "level", output = "rms_dbfs", op = "lt", value = -60}}
@@ -79,6 +83,13 @@ def test_late_subscriber_gets_the_active_events(tandemd, tmp_path):
     )
     validate("event", active.raw)
     assert active_events(control, stream="other") == []
+
+    # The cascade acted once; the ceiling (one per minute) refused the second action.
+    done = {"stream": "cam", "action": "raise_fps", "outcome": "done"}
+    assert wait_until(lambda: metric(port, "tandem_actions_total", **done) == 1, 5)
+    refused = {"stream": "cam", "action": "enable_analyzer", "outcome": "refused"}
+    assert metric(port, "tandem_actions_total", **refused) == 1
+    assert "stream cam: analysis fps 10.0 (event moving)" in daemon.log()
 
     # Malformed or unknown requests are answered with an error and counted.
     assert ask(control, {"type": "reboot"})["type"] == "error"

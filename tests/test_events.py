@@ -148,3 +148,43 @@ def test_fused_records_list_active_events_and_validate() -> None:
     for record in records:
         validate("fused", record)
     assert [m["edge"] for m in fuser.events.take()] == ["start", "end"]
+
+
+def test_cascade_actions_are_bounded_counted_and_undone() -> None:
+    from daemon.fusion.actions import Cascades, EnableAnalyzer, RaiseFps
+
+    now = [0.0]
+    calls: list[tuple] = []
+    counts: list[tuple[str, str, str]] = []
+    cascades = Cascades(
+        2,
+        lambda s, fps, why: calls.append(("fps", s, fps)),
+        lambda s, a, on, why: calls.append(("analyzer", s, a, on)),
+        lambda s, a, outcome: counts.append((s, a, outcome)),
+        clock=lambda: now[0],
+    )
+    fps = RaiseFps(do="raise_fps", fps=15, for_s=10)
+    asr = EnableAnalyzer(do="enable_analyzer", analyzer="transcribe", for_s=30)
+    cascades.on_event_start("cam", "speech", [fps, asr])
+    cascades.on_event_start("cam", "speech", [fps])  # a third within the minute: refused
+    cascades.on_event_start("other", "speech", [fps])  # the ceiling is per stream
+    assert calls == [("fps", "cam", 15), ("analyzer", "cam", "transcribe", True),
+                     ("fps", "other", 15)]  # fmt: skip
+    assert counts.count(("cam", "raise_fps", "refused")) == 1
+    now[0] = 11.0
+    cascades.tick()
+    assert calls[-2:] == [("fps", "cam", None), ("fps", "other", None)]
+    assert cascades.running("cam") == ["enable_analyzer"]
+    now[0] = 61.0
+    cascades.tick()
+    assert calls[-1] == ("analyzer", "cam", "transcribe", False)
+    cascades.on_event_start("cam", "speech", [fps])  # a minute later: allowed again
+    assert counts[-1] == ("cam", "raise_fps", "done")
+
+
+def test_action_naming_an_unconfigured_analyzer_fails_at_load() -> None:
+    action = {"do": "enable_analyzer", "analyzer": "transcribe"}
+    msg = config_error([{"name": "a", "when": BLACK, "actions": [action]}])
+    assert msg.startswith("c.toml: events[0].actions[0].analyzer: 'transcribe' is not in")
+    msg = config_error([{"name": "a", "when": BLACK, "actions": [{"do": "reboot"}]}])
+    assert "events[0].actions[0]" in msg

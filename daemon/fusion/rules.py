@@ -16,6 +16,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from daemon.fusion.actions import Action, EnableAnalyzer
+
 Op = Literal["gt", "ge", "lt", "le", "eq", "ne", "is_true", "is_false"]
 UNARY_OPS = ("is_true", "is_false")
 COMBINATORS = ("all", "any", "not")
@@ -115,6 +117,7 @@ class EventRule(_Strict):
     min_duration_s: float = Field(0.0, ge=0, le=3600)
     clear_after_s: float = Field(0.0, ge=0, le=3600)
     description: str = ""
+    actions: list[Action] = Field(default_factory=list, max_length=8)  # cascades (actions.py)
 
     @field_validator("when", "until", mode="before")
     @classmethod
@@ -144,6 +147,12 @@ def check_rules(rules: list[EventRule], analyzers: dict[str, dict[str, str]]) ->
         if rule.name in seen:
             raise ValueError(f"events[{i}].name: duplicate event name {rule.name!r}")
         seen.add(rule.name)
+        for j, action in enumerate(rule.actions):
+            if isinstance(action, EnableAnalyzer) and action.analyzer not in analyzers:
+                raise ValueError(
+                    f"events[{i}].actions[{j}].analyzer: {action.analyzer!r} is not in "
+                    "workers.vision.analyzers or workers.audio.analyzers"
+                )
         trees = [("when", rule.when)] + ([("until", rule.until)] if rule.until else [])
         for root, tree in trees:
             for path, cond in leaves(tree, root):
