@@ -213,6 +213,9 @@ class FusionConfig(_Section):
     # A window is published at the latest this long after the stream moved past it,
     # even if a modality is still missing (the record then says which).
     max_delay_ms: int = Field(500, ge=0, le=60000)
+    # Publish a result that arrives after its window went out on `correction.<stream>`
+    # (it is counted either way: tandem_results_discarded_total{reason="late"}).
+    corrections: bool = False
     # Ceiling on event-rule actions (cascades) started per stream per rolling minute.
     max_actions_per_minute: int = Field(6, ge=0, le=1000)
 

@@ -186,7 +186,13 @@ class Pipeline:
     # -- from workers -------------------------------------------------------------
     def on_result(self, result: protocol.Result) -> bool:
         fuser = self.fusers.get(result.stream)
-        return fuser is not None and fuser.on_result(result)
+        if fuser is None:
+            return False
+        late_before = fuser.late_results
+        accepted = fuser.on_result(result)
+        if fuser.late_results > late_before and self.config.fusion.corrections:
+            self.publisher.publish("correction", result.stream, fuser.correction(result))
+        return accepted
 
     def on_released(self, held: Held) -> None:
         self.hub.release(held)

@@ -21,7 +21,8 @@ from daemon.fusion.track import Track
 from daemon.protocol import Result
 
 MODALITIES = ("video", "audio")
-RECORD_SCHEMA = 2  # 2: `events` added
+RECORD_SCHEMA = 2  # 2: `events` and `av_sync` added
+CORRECTION_SCHEMA = 1
 
 
 @dataclass
@@ -122,6 +123,25 @@ class StreamFuser:
             and all(t.ended or not t.present for t in self.tracks.values())
             and all(math.isinf(t.frontier()) for t in self.tracks.values())
         )
+
+    def correction(self, result: Result) -> dict[str, Any]:
+        """A `correction.<stream>` message: a result that came after its window went out."""
+        index = self._index(result.pts)
+        return {
+            "schema": CORRECTION_SCHEMA,
+            "type": "correction",
+            "stream": self.stream,
+            "window": {
+                "start": round(index * self.window_s, 6),
+                "end": round((index + 1) * self.window_s, 6),
+            },
+            "modality": result.modality,
+            "seq": result.seq,
+            "pts": result.pts,
+            "outputs": result.outputs,
+            "errors": result.errors,
+            "published_at": time.time(),
+        }
 
     @property
     def media_end(self) -> float:
