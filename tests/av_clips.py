@@ -46,13 +46,21 @@ def encode_av(
     return path
 
 
-def black_and_silence(path: Path, black: tuple[float, float], silence: tuple[float, float],
-                      seconds: float = 10.0) -> Path:  # fmt: skip
-    """A moving square with a 440 Hz tone; black picture and digital silence where told."""
+def black_and_silence(
+    path: Path,
+    black: tuple[float, float],
+    silence: tuple[float, float],
+    seconds: float = 10.0,
+    frozen: tuple[float, float] | None = None,
+) -> Path:
+    """A moving square with a 440 Hz tone; black picture, digital silence and a frozen
+    picture (the square stops) where told."""
 
     def frame(i: int, t: float) -> np.ndarray:
         if black[0] <= t < black[1]:
             return np.zeros((240, 320, 3), np.uint8)
+        if frozen is not None and frozen[0] <= t < frozen[1]:
+            return moving_square(round(frozen[0] * 25), 320, 240)
         return moving_square(i, 320, 240)
 
     def audio(t: np.ndarray) -> np.ndarray:

@@ -8,30 +8,28 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.av_clips import black_and_silence
-from tests.conftest import free_port, metric
+from tests.conftest import ROOT, free_port, metric
 from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow
 TOLERANCE_S = 0.3
 
-RULES = """
-[[events]]
-name = "signal_loss"
-min_duration_s = 2.0
-when = {all = [{analyzer = "black", output = "black", op = "is_true"},
-               {analyzer = "silence", output = "silent", op = "is_true"}]}
-[[events]]
-name = "black"
-min_duration_s = 2.0
-when = {analyzer = "black", output = "black", op = "is_true"}
-[[events]]
-name = "silence"
-when = {analyzer = "silence", output = "silent", op = "is_true"}
-[[events]]
+SHIPPED = ("signal_loss", "black", "silence", "frozen", "frozen_with_audio")
+
+
+def rules() -> str:
+    """The shipped config's rules this test's analyzers serve, as they are shipped, and
+    one on `level` whose boundaries have audio-chunk resolution (no analyzer hint)."""
+    text = (ROOT / "config.toml").read_text()
+    blocks = text.split("[[events]]")[1:]
+    kept = [b.split("\n[publish]")[0] for b in blocks if b.split('"')[1] in SHIPPED]
+    assert len(kept) == len(SHIPPED)
+    tone = """
 name = "tone"
 min_duration_s = 0.5
 when = {analyzer = "level", output = "rms_dbfs", op = "gt", value = -30}
 """
+    return "".join(f"[[events]]{b}" for b in [*kept, tone])
 
 
 def file_config(tmp: Path, clip: Path, pub: int, metrics: int) -> str:
@@ -48,7 +46,7 @@ width = 160
 height = 120
 [workers.vision]
 count = 1
-analyzers = ["motion", "black"]
+analyzers = ["motion", "black", "frozen"]
 [workers.audio]
 count = 1
 analyzers = ["level", "silence"]
@@ -56,7 +54,7 @@ analyzers = ["level", "silence"]
 endpoint = "tcp://127.0.0.1:{pub}"
 [metrics]
 port = {metrics}
-{RULES}
+{rules()}
 """
 
 
@@ -68,7 +66,9 @@ def spans(events: list[dict], name: str) -> list[tuple[float, float]]:
 
 
 def test_cross_modal_events_match_the_truth(tandemd, tmp_path):
-    clip = black_and_silence(tmp_path / "av.mp4", black=(3.0, 7.0), silence=(3.3, 7.7))
+    clip = black_and_silence(
+        tmp_path / "av.mp4", black=(3.0, 7.0), silence=(3.3, 7.7), seconds=14.0, frozen=(9.0, 12.0)
+    )
     pub, port = free_port(), free_port()
     events: list[dict] = []
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "event.", "status."]) as sub:
@@ -80,7 +80,10 @@ def test_cross_modal_events_match_the_truth(tandemd, tmp_path):
         "black": [(3.0, 7.0)],
         "silence": [(3.3, 7.7)],
         "signal_loss": [(3.3, 7.0)],
-        "tone": [(0.0, 3.3), (7.7, 10.0)],
+        "tone": [(0.0, 3.3), (7.7, 14.0)],
+        # A black picture is also a still one; sound goes on only in the second.
+        "frozen": [(3.0, 7.0), (9.0, 12.0)],
+        "frozen_with_audio": [(9.0, 12.0)],
     }
     for name, expected in truth.items():
         got = spans(events, name)
@@ -90,6 +93,11 @@ def test_cross_modal_events_match_the_truth(tandemd, tmp_path):
             assert end == pytest.approx(want_end, abs=TOLERANCE_S), (name, got)
     # Fused records list the events active in their window.
     by_start = {r["window"]["start"]: r for r in records}
-    assert {e["name"] for e in by_start[5.0]["events"]} == {"black", "silence", "signal_loss"}
+    assert {e["name"] for e in by_start[5.0]["events"]} == {
+        "black",
+        "frozen",
+        "silence",
+        "signal_loss",
+    }
     assert {e["name"] for e in by_start[1.0]["events"]} == {"tone"}
     assert metric(port, "tandem_events_total", stream="truth", event="signal_loss", edge="end") == 1
