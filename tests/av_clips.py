@@ -85,3 +85,27 @@ def flashes_and_beeps(path: Path, audio_late_s: float, seconds: float = 12.0) ->
         return np.where(on, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0)
 
     return encode_av(path, seconds, frame, audio)
+
+
+def face_then_empty_with_speech(path: Path) -> tuple[Path, list[tuple[float, float]]]:
+    """640 x 360: a drawn face for the first 4 s, an empty wall after; espeak-ng speech
+    at about 1 s and 5 s. Returns the clip and the true speech spans (s)."""
+    from tests.audio_media import speech_with_gaps
+    from tests.vision_clips import face
+
+    samples, rate, spans = speech_with_gaps(
+        ["the quick brown fox jumps over the lazy dog", "hello there, how are you today"],
+        [1.0, 3.0, 1.5],
+    )
+    seconds = len(samples) / rate
+
+    def frame(i: int, t: float) -> np.ndarray:
+        image = np.full((360, 640, 3), 90, np.uint8)
+        if t < 4.0:
+            face(image, 320, 180, 150)
+        return image
+
+    def audio(t: np.ndarray) -> np.ndarray:
+        return samples[np.clip(np.round(t * rate).astype(int), 0, len(samples) - 1)]
+
+    return encode_av(path, seconds, frame, audio, fps=25, rate=rate), spans

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from tests.av_clips import black_and_silence
+from tests.av_clips import black_and_silence, face_then_empty_with_speech
 from tests.conftest import ROOT, free_port, metric
 from tests.test_end_to_end import collect_until_ended
 
@@ -17,19 +17,23 @@ TOLERANCE_S = 0.3
 SHIPPED = ("signal_loss", "black", "silence", "frozen", "frozen_with_audio")
 
 
+def shipped_rules(names: tuple[str, ...]) -> list[str]:
+    """The shipped config.toml's rules of these names, as text, as they are shipped."""
+    blocks = (ROOT / "config.toml").read_text().split("[[events]]")[1:]
+    kept = [b.split("\n[publish]")[0] for b in blocks if b.split('"')[1] in names]
+    assert len(kept) == len(names)
+    return [f"[[events]]{b}" for b in kept]
+
+
 def rules() -> str:
-    """The shipped config's rules this test's analyzers serve, as they are shipped, and
-    one on `level` whose boundaries have audio-chunk resolution (no analyzer hint)."""
-    text = (ROOT / "config.toml").read_text()
-    blocks = text.split("[[events]]")[1:]
-    kept = [b.split("\n[publish]")[0] for b in blocks if b.split('"')[1] in SHIPPED]
-    assert len(kept) == len(SHIPPED)
-    tone = """
+    """Shipped rules this test's analyzers serve, and one on `level` whose boundaries
+    have audio-chunk resolution (no analyzer hint)."""
+    tone = """[[events]]
 name = "tone"
 min_duration_s = 0.5
 when = {analyzer = "level", output = "rms_dbfs", op = "gt", value = -30}
 """
-    return "".join(f"[[events]]{b}" for b in [*kept, tone])
+    return "".join([*shipped_rules(SHIPPED), tone])
 
 
 def file_config(tmp: Path, clip: Path, pub: int, metrics: int) -> str:
@@ -101,3 +105,42 @@ def test_cross_modal_events_match_the_truth(tandemd, tmp_path):
     }
     assert {e["name"] for e in by_start[1.0]["events"]} == {"tone"}
     assert metric(port, "tandem_events_total", stream="truth", event="signal_loss", edge="end") == 1
+
+
+def test_speech_on_screen_with_the_built_in_detectors(tandemd, tmp_path):
+    clip, speech = face_then_empty_with_speech(tmp_path / "talk.mp4")
+    assert speech[0][1] < 4.0 < speech[1][0], "phrase 1 with the face, phrase 2 without"
+    pub, port = free_port(), free_port()
+    text = f"""
+runtime_dir = "{tmp_path}/run"
+[log]
+digest_s = 0
+[[streams]]
+id = "talk"
+url = "{clip}"
+mode = "file"
+fps = 5
+[workers.vision]
+count = 1
+analyzers = ["faces", "persons"]
+options = {{persons = {{scale = 1.15}}}}
+[workers.audio]
+count = 1
+analyzers = ["vad"]
+[publish]
+endpoint = "tcp://127.0.0.1:{pub}"
+[metrics]
+port = {port}
+""" + "".join(shipped_rules(("speech_on_screen", "speech")))
+    events: list[dict] = []
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.", "event.", "status."]) as sub:
+        daemon = tandemd(text)
+        records = collect_until_ended(sub, ["talk"], timeout_s=120, events=events)["talk"]
+    assert records, daemon.log()
+    truth = {"speech": speech, "speech_on_screen": [speech[0]]}
+    for name, expected in truth.items():
+        got = spans(events, name)
+        assert len(got) == len(expected), (name, got, expected)
+        for (start, end), (want_start, want_end) in zip(got, expected, strict=True):
+            assert start == pytest.approx(want_start, abs=TOLERANCE_S), (name, got, expected)
+            assert end == pytest.approx(want_end, abs=TOLERANCE_S), (name, got, expected)

@@ -40,8 +40,13 @@ class _Leaf:
         self.cond = cond
         self.raw = False
         self.since = 0.0
+        self.hint = BOUNDARY_HINTS.get((cond.analyzer, cond.output))
+        # The analyzer's latest reported start and end times (lists hints): an end is
+        # often reported a chunk before the output itself turns (decided in that chunk).
+        self.reported: dict[bool, float] = {}
 
     def step(self, latest: Outputs, result: Result, t: float) -> tuple[bool, float]:
+        self._remember(result)
         value = latest.get(self.cond.analyzer, {}).get(self.cond.output)
         raw = _compare(self.cond, value)
         if raw is not None and raw != self.raw:
@@ -50,21 +55,26 @@ class _Leaf:
         held = t - self.since >= self.cond.for_s - 1e-9
         return self.raw and held, self.since
 
+    def _remember(self, result: Result) -> None:
+        outputs = result.outputs.get(self.cond.analyzer)
+        if outputs is None or not isinstance(self.hint, tuple):
+            return
+        for truthy, key in ((True, self.hint[0]), (False, self.hint[1])):
+            times = outputs.get(key)
+            if isinstance(times, list) and times and all(_number(x) for x in times):
+                self.reported[truthy] = float(times[-1])
+
     def _boundary(self, result: Result, value: Any, t: float) -> float:
         """When the new state began: the analyzer's own time if it says, else `t`."""
-        outputs = result.outputs.get(self.cond.analyzer)
-        hint = BOUNDARY_HINTS.get((self.cond.analyzer, self.cond.output))
-        if outputs is None or hint is None:
-            return t
-        if hint == "since":
+        if self.hint == "since":
+            outputs = result.outputs.get(self.cond.analyzer, {})
             since = outputs.get("since")
-            if bool(value) and isinstance(since, int | float) and not isinstance(since, bool):
-                return min(float(since), t)
+            if bool(value) and _number(since):
+                return min(float(since), t)  # type: ignore[arg-type]
             return t
-        starts, ends = outputs.get(hint[0]), outputs.get(hint[1])
-        times = starts if bool(value) else ends
-        if isinstance(times, list) and times and all(_number(x) for x in times):
-            return float(times[-1])  # may lie inside the chunk, after its pts
+        reported = self.reported.get(bool(value))
+        if reported is not None and reported >= self.since:  # this run's, not an older one
+            return reported  # may lie inside the chunk, after its pts
         return t
 
 
