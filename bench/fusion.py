@@ -74,17 +74,17 @@ def cost_per_record(windows: int) -> tuple[float, float]:
     """(fusion µs per record, json.dumps µs per record)."""
     rules = list(load_config(ROOT / "config.toml").events)
     fuser = StreamFuser("s", {"video", "audio"}, 1.0, 0.5, rules)
+    video = [_result("video", n, n / 5, VIDEO_OUT) for n in range(windows * 5)]
+    audio = [_result("audio", n, n / 2, AUDIO_OUT) for n in range(windows * 2)]
     records = []
     started = time.perf_counter()
     for w in range(windows):
-        for i in range(5):
-            seq, pts = w * 5 + i, w + i / 5
-            fuser.on_item("video", seq, pts, 0.2)
-            fuser.on_result(_result("video", seq, pts, VIDEO_OUT))
-        for i in range(2):
-            seq, pts = w * 2 + i, w + i / 2
-            fuser.on_item("audio", seq, pts, 0.5)
-            fuser.on_result(_result("audio", seq, pts, AUDIO_OUT))
+        for r in video[w * 5 : w * 5 + 5]:
+            fuser.on_item("video", r.seq, r.pts, 0.2)
+            fuser.on_result(r)
+        for r in audio[w * 2 : w * 2 + 2]:
+            fuser.on_item("audio", r.seq, r.pts, 0.5)
+            fuser.on_result(r)
         records.extend(fuser.due(time.monotonic()))
         fuser.events.take()
     fusion_s = time.perf_counter() - started

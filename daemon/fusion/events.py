@@ -46,22 +46,23 @@ class _Leaf:
         self.reported: dict[bool, float] = {}
 
     def step(self, latest: Outputs, result: Result, t: float) -> tuple[bool, float]:
-        self._remember(result)
-        value = latest.get(self.cond.analyzer, {}).get(self.cond.output)
-        raw = _compare(self.cond, value)
-        if raw is not None and raw != self.raw:
-            self.raw = raw
-            self.since = max(self.since, self._boundary(result, value, t))
+        if self.cond.analyzer in result.outputs:  # else only time moved on
+            self._remember(result)
+            value = latest[self.cond.analyzer].get(self.cond.output)
+            raw = _compare(self.cond, value)
+            if raw is not None and raw != self.raw:
+                self.raw = raw
+                self.since = max(self.since, self._boundary(result, value, t))
         held = t - self.since >= self.cond.for_s - 1e-9
         return self.raw and held, self.since
 
     def _remember(self, result: Result) -> None:
-        outputs = result.outputs.get(self.cond.analyzer)
-        if outputs is None or not isinstance(self.hint, tuple):
+        if not isinstance(self.hint, tuple):
             return
+        outputs = result.outputs[self.cond.analyzer]
         for truthy, key in ((True, self.hint[0]), (False, self.hint[1])):
             times = outputs.get(key)
-            if isinstance(times, list) and times and all(_number(x) for x in times):
+            if isinstance(times, list) and times and _number(times[-1]):
                 self.reported[truthy] = float(times[-1])
 
     def _boundary(self, result: Result, value: Any, t: float) -> float:
