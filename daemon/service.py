@@ -81,12 +81,18 @@ class Tandemd:
 
     # -- start-up -----------------------------------------------------------------
     def _start_authenticator(self) -> ThreadAuthenticator | None:
-        sections = [("dispatch", self.config.dispatch), ("publish", self.config.publish)]
+        sections = [
+            ("dispatch", self.config.dispatch),
+            ("publish", self.config.publish),
+            ("control", self.config.control),
+        ]
         allowed = {s.curve_allowed_keys for _, s in sections if s.secured}
         if not allowed:
             return None
         if len(allowed) > 1:
-            raise StartupError("dispatch and publish must share one curve_allowed_keys directory")
+            raise StartupError(
+                "dispatch, publish and control must share one curve_allowed_keys directory"
+            )
         try:
             extra = []
             if self.config.dispatch.secured:
