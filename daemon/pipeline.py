@@ -233,6 +233,16 @@ class Pipeline:
             for event in fuser.events.active()
         ]
 
+    def recent_events(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """The last ended events (end messages, oldest first; a bounded history per
+        stream), of one stream or all."""
+        return [
+            event
+            for sid, fuser in self.fusers.items()
+            if stream is None or sid == stream
+            for event in fuser.events.history
+        ]
+
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:
         for stream, fuser in self.fusers.items():

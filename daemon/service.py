@@ -31,7 +31,7 @@ from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
-from daemon.publishing.control import ControlServer, active_events_handler
+from daemon.publishing.control import ControlServer, events_handler
 from daemon.publishing.publisher import Publisher
 from daemon.security import (
     AllowList,
@@ -139,7 +139,11 @@ class Tandemd:
         control = ControlServer(
             sock, on_rejected=lambda: self.metrics.rejected.labels("control", "invalid").inc()
         )
-        control.handle("active_events", active_events_handler(self.pipeline.active_events))
+        for request, answer in (
+            ("active_events", self.pipeline.active_events),
+            ("recent_events", self.pipeline.recent_events),
+        ):
+            control.handle(request, events_handler(request, answer))
         return control
 
     def _bind_dispatcher(self) -> Dispatcher:

@@ -5,6 +5,8 @@ subscriber asks which events are active now, since PUB/SUB does not replay:
 
     request  {"type": "active_events"}                    (optionally "stream": "cam1")
     reply    {"type": "active_events", "events": [<event start messages>], "at": 1795434611.2}
+    request  {"type": "recent_events"}                    (optionally "stream": "cam1")
+    reply    {"type": "recent_events", "events": [<end messages, oldest first>], "at": ...}
 
 Anything else gets {"type": "error", "error": "..."}; a malformed request is answered
 (when it can be), counted and never crashes tandemd. Other parts of tandemd add request
@@ -78,14 +80,16 @@ class ControlServer:
         self.sock.close(linger=0)
 
 
-def active_events_handler(active: Callable[[str | None], list[dict[str, Any]]]) -> Handler:
-    """The `active_events` request: every active event, or one stream's."""
+def events_handler(
+    request_type: str, events: Callable[[str | None], list[dict[str, Any]]]
+) -> Handler:
+    """`active_events` or `recent_events`: every stream's, or one stream's."""
 
     def answer(request: dict[str, Any]) -> dict[str, Any]:
         stream = request.get("stream")
         if stream is not None and not isinstance(stream, str):
             raise ValueError("'stream' must be a string")
-        return {"type": "active_events", "events": active(stream), "at": time.time()}
+        return {"type": request_type, "events": events(stream), "at": time.time()}
 
     return answer
 
