@@ -49,8 +49,10 @@ def test_rule_errors_name_the_key_at_fault() -> None:
     assert config_error([ok, ok]).startswith("c.toml: events[1].name: duplicate")
     msg = config_error([ok, ok | {"name": "b"}, {"name": "c", "when": {"all": [BLACK, faces]}}])
     assert msg.startswith("c.toml: events[2].when.all[1].analyzer: 'faces' is not in")
-    msg = config_error([{"name": "c", "when": {"xor": [BLACK]}}])
-    assert "events[0].when" in msg and "xor: unknown combinator" in msg
+    msg = config_error([{"name": "c", "when": {"all": [BLACK, {"xor": [BLACK]}]}}])
+    assert msg.startswith("c.toml: events[0].when.all[1].xor: unknown combinator")
+    msg = config_error([{"name": "c", "when": {"all": [BLACK, BLACK | {"extra": 1}]}}])
+    assert msg.startswith("c.toml: events[0].when.all[1].extra: unknown key")
     msg = config_error([{"name": "c", "when": {"not": BLACK | {"output": "blak"}}}])
     assert msg.startswith("c.toml: events[0].when.not.output: black has no output 'blak'")
     msg = config_error([{"name": "c", "when": {"any": [BLACK | {"op": "gt"}]}}])
