@@ -67,8 +67,10 @@ class _Collector(threading.Thread):
 
 def probe(path: str) -> tuple[bool, bool]:
     """(has video, has audio); OSError/av.FFmpegError with FFmpeg's reason otherwise."""
+    if not Path(path).exists():
+        raise OSError("no such file")
     if not Path(path).is_file():
-        raise OSError(f"no such file: {path}")
+        raise OSError("not a regular file")
     with av.open(path, timeout=10.0) as container:
         video, audio = bool(container.streams.video), bool(container.streams.audio)
     if not (video or audio):
