@@ -190,3 +190,20 @@ def test_action_naming_an_unconfigured_analyzer_fails_at_load() -> None:
     assert msg.startswith("c.toml: events[0].actions[0].analyzer: 'transcribe' is not in")
     msg = config_error([{"name": "a", "when": BLACK, "actions": [{"do": "reboot"}]}])
     assert "events[0].actions[0]" in msg
+
+
+def test_workers_never_import_fusion() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys, daemon.workers.main, daemon.workers.worker, daemon.workers.analyzers.onset\n"
+        "print(sorted(m for m in sys.modules if m.startswith('daemon.fusion')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
