@@ -207,3 +207,18 @@ def test_workers_never_import_fusion() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_digest_line_names_active_events_and_the_av_offset() -> None:
+    from daemon.publishing.format import digest_line, event_line
+
+    fuser = StreamFuser("s", {"video"}, 1.0, 0.5, [rule(name="b", when=BLACK)])
+    for seq in range(5):
+        fuser.on_item("video", seq, seq / 5, 0.2)
+        fuser.on_result(res("video", seq / 5, seq, black={"black": True, "since": 0.0}))
+    [record] = fuser.due(time.monotonic() + 1)
+    record["av_sync"] = {"offset_s": 0.3, "confidence": 1.0, "pairs": 5}
+    line = digest_line("s", record)
+    assert "black.black=1" in line and "events=b" in line and "av_offset=+300ms" in line
+    [start] = fuser.events.take()
+    assert event_line(start) == "s  event b start 0.00 s"

@@ -18,6 +18,11 @@ def digest_line(stream: str, record: dict[str, Any]) -> str:
                 parts.append(f"{analyzer}.{name}={stats['mean']:.3g}")
     if record["missing"]:
         parts.append("missing=" + ",".join(record["missing"]))
+    active = [e["name"] for e in record.get("events", []) if e["end"] is None]
+    if active:
+        parts.append("events=" + ",".join(active))
+    if record.get("av_sync"):
+        parts.append(f"av_offset={record['av_sync']['offset_s'] * 1000:+.0f}ms")
     if record["latency_s"] is not None:
         parts.append(f"latency={record['latency_s']:.2f}s")
     return "  ".join(parts)
