@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.fusion.rules import AllOf, AnyOf, Condition, EventRule, Node
+from daemon.fusion.rules import AllOf, AnyOf, Condition, EventRule, Node, leaves
 from daemon.protocol import Result
 
 EVENT_SCHEMA = 1
@@ -114,6 +114,13 @@ class _RuleState:
     start: float | None = None  # media time of the active event's start
     armed: bool = True  # `when` went false since the last event (needed with `until`)
     count: int = 0
+    quiet: bool = False  # skip results of other analyzers (see EventEngine._advance)
+
+    def __post_init__(self) -> None:
+        conditions = [c for tree in (self.rule.when, self.rule.until) if tree
+                      for _, c in leaves(tree)]  # fmt: skip
+        self.analyzers = {c.analyzer for c in conditions}
+        self.timed = any(c.for_s > 0 for c in conditions)  # leaves that turn with time
 
 
 class EventEngine:
@@ -139,19 +146,22 @@ class EventEngine:
             self._advance(state, result, t)
 
     def _advance(self, state: _RuleState, result: Result, t: float) -> None:
+        if state.quiet and state.analyzers.isdisjoint(result.outputs):
+            return  # nothing it depends on changed, and no timer of its runs
         value, since = state.when.step(self._latest, result, t)
-        if state.start is None:
-            state.armed = state.armed or not value
-            if value and state.armed and t - since >= state.rule.min_duration_s - 1e-9:
-                self._start(state, since)
-            return
         state.armed = state.armed or not value
-        if state.until is not None:
+        if state.until is not None:  # stepped always, so it is current when needed
             ending, ended_at = state.until.step(self._latest, result, t)
         else:
             ending, ended_at = not value, since
-        if ending and t - ended_at >= state.rule.clear_after_s - 1e-9:
+        if state.start is None:
+            if value and state.armed and t - since >= state.rule.min_duration_s - 1e-9:
+                self._start(state, since)
+        elif ending and t - ended_at >= state.rule.clear_after_s - 1e-9:
             self._end(state, max(ended_at, state.start), "rule")
+        # Quiet: only a result of its analyzers can change anything (no timer pending).
+        waiting = value and state.armed if state.start is None else ending
+        state.quiet = not state.timed and not waiting
 
     def _start(self, state: _RuleState, start: float) -> None:
         state.start = max(0.0, start)
