@@ -222,3 +222,14 @@ def test_digest_line_names_active_events_and_the_av_offset() -> None:
     assert "black.black=1" in line and "events=b" in line and "av_offset=+300ms" in line
     [start] = fuser.events.take()
     assert event_line(start) == "s  event b start 0.00 s"
+
+
+def test_a_condition_for_s_must_hold_before_it_counts_inside_a_combination() -> None:
+    loud = {"analyzer": "level", "output": "rms_dbfs", "op": "gt", "value": -20, "for_s": 1.0}
+    engine = EventEngine("s", [rule(name="x", when={"all": [loud, BLACK]})])
+    results = [res("video", i / 5, black={"black": True, "since": 0.0}) for i in range(20)]
+    levels = [-50, -10, -10, -50, -10, -10, -10, -10]  # loud 0.5-1.5 s (too short), 2.0-4.0
+    results += [res("audio", i / 2, level={"rms_dbfs": v}) for i, v in enumerate(levels)]
+    messages = drive(engine, results)
+    assert [(m["edge"], m["start"]) for m in messages] == [("start", 2.0)]
+    assert messages[0]["at"] is not None
