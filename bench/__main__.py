@@ -20,6 +20,7 @@ SECTIONS = {
     "audio": "bench.audio",
     "vision": "bench.vision",
     "e2e": "bench.e2e",
+    "fusion": "bench.fusion",
     "baseline": "bench.baseline",
     "gpu": "bench.gpu",
 }

@@ -73,16 +73,18 @@ class Children:
             child.proc.terminate()
 
     def wait_all(self, timeout_s: float) -> None:
-        """Wait for every child to exit, then SIGKILL the ones still running."""
+        """Wait for every child to exit, then SIGKILL all that are left at once."""
         deadline = time.monotonic() + timeout_s
-        for child in self.alive():
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = self.alive()
+        for child in left:
             assert child.proc is not None
-            try:
-                child.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time: killed", child.name)
-                child.proc.kill()
-                child.proc.wait()
+            log.warning("%s did not stop in time: killed", child.name)
+            child.proc.kill()
+        for child in left:
+            assert child.proc is not None
+            child.proc.wait()
 
     def _start(self, child: Child) -> None:
         env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})

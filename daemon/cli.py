@@ -1,8 +1,9 @@
 """`tandem`: the operator's command line.
 
-tandem watch [--stream ID] [--count N] [--json]   print published records
+tandem watch [--stream ID] [--count N] [--json] [--events]   print published records
 tandem status [--json]                            streams, workers and rates from tandemd
 tandem check-config PATH                          validate a config, exit 2 if bad
+tandem analyze FILE [--config PATH] [--json]      the whole pipeline on one recording
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
 tandem keys DIR NAME                              write a CURVE key pair (mode 0600)
 """
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--stream", help="only this stream")
     watch.add_argument("--count", type=int, help="exit 0 after this many records")
     watch.add_argument("--json", action="store_true", help="print each record as JSON")
+    watch.add_argument("--events", action="store_true", help="events too (event.<stream>)")
     watch.add_argument(
         "--endpoint", help=f"results endpoint (default: the config's, or {DEFAULT_RESULTS})"
     )
@@ -39,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     status.add_argument("--config", default="config.toml", help="read the endpoint from here")
     status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait")
+    analyze = sub.add_parser(
+        "analyze", help="run the whole pipeline on one recording, print records and events"
+    )
+    analyze.add_argument("file")
+    analyze.add_argument(
+        "--config", help="workers, fusion and events from here (default: built-in)"
+    )
+    analyze.add_argument("--json", action="store_true", help="JSON lines, summary included")
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
@@ -58,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from daemon.status import find_endpoint, run_status
 
         return run_status(args.endpoint or find_endpoint(args.config), args.json, args.timeout)
+    if args.command == "analyze":
+        from daemon import analyze as analyze_command
+
+        return analyze_command.run(args.file, args.config, args.json)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "keys":
@@ -94,21 +108,25 @@ def _keys(directory: str, name: str) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from daemon.publishing.format import digest_line
-    from daemon.publishing.subscriber import Subscriber
+    from daemon.publishing.format import digest_line, event_line
+    from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
 
     endpoint = args.endpoint or _endpoint_from(args.config)
-    topics = [f"fused.{args.stream}"] if args.stream else ["fused."]
+    kinds = ["fused", "event"] if args.events else ["fused"]
+    topics = [f"{k}.{args.stream}" if args.stream else f"{k}." for k in kinds]
     seen = 0
     try:
         with Subscriber(endpoint, topics) as sub:
-            for _topic, record in sub.records(timeout_s=args.timeout):
-                if args.stream and record.get("stream") != args.stream:
+            for message in sub.messages(timeout_s=args.timeout):
+                if args.stream and message.stream != args.stream:
                     continue  # topic prefix "fused.cam" also matches "fused.cam2"
-                print(
-                    json.dumps(record) if args.json else digest_line(record["stream"], record),
-                    flush=True,
-                )
+                if isinstance(message, FusedRecord):
+                    text = digest_line(message.stream, message.raw)
+                elif isinstance(message, Event):
+                    text = event_line(message.raw)
+                else:
+                    continue
+                print(json.dumps(message.raw) if args.json else text, flush=True)
                 seen += 1
                 if args.count is not None and seen >= args.count:
                     return 0

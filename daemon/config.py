@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from daemon.fusion.rules import EventRule, check_rules
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
@@ -220,6 +221,11 @@ class FusionConfig(_Section):
     # A window is published at the latest this long after the stream moved past it,
     # even if a modality is still missing (the record then says which).
     max_delay_ms: int = Field(500, ge=0, le=60000)
+    # Publish a result that arrives after its window went out on `correction.<stream>`
+    # (it is counted either way: tandem_results_discarded_total{reason="late"}).
+    corrections: bool = False
+    # Ceiling on event-rule actions (cascades) started per stream per rolling minute.
+    max_actions_per_minute: int = Field(6, ge=0, le=1000)
 
 
 class PublishConfig(_Secured):
@@ -233,22 +239,21 @@ class PublishConfig(_Secured):
         return self
 
 
+class ControlConfig(_Secured):
+    # Request/reply questions to tandemd: `tandem status`, and a late subscriber asking
+    # for the events active now. Empty: ipc://<runtime dir>/control.sock (local only).
+    endpoint: str = ""
+
+    @model_validator(mode="after")
+    def _security(self) -> Self:
+        self._check_security(self.endpoint)
+        return self
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(9310, ge=0, le=65535)  # 0 picks a free port (it is logged)
-
-
-class ControlConfig(_Section):
-    enabled: bool = True
-    # Where `tandem status` asks. Empty: ipc://<runtime dir>/control.sock.
-    endpoint: str = ""
-
-    @model_validator(mode="after")
-    def _local_only(self) -> Self:
-        if self.endpoint and not self.endpoint.startswith("ipc://"):
-            raise ValueError(f"endpoint {self.endpoint!r}: the control socket is ipc:// only")
-        return self
 
 
 class LogConfig(_Section):
@@ -267,9 +272,11 @@ class Config(_Section):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
-    control: ControlConfig = Field(default_factory=ControlConfig)
+    # Event rules over both modalities (daemon/fusion/rules.py, docs/configuration.md).
+    events: list[EventRule] = Field(default_factory=list, max_length=256)
 
     @model_validator(mode="after")
     def _unique_stream_ids(self) -> Self:
@@ -278,6 +285,16 @@ class Config(_Section):
             if stream.id in seen:
                 raise ValueError(f"duplicate stream id {stream.id!r}")
             seen.add(stream.id)
+        return self
+
+    @model_validator(mode="after")
+    def _rules_name_configured_analyzers(self) -> Self:
+        configured: dict[str, dict[str, str]] = {}
+        for kind, modality in (("vision", "video"), ("audio", "audio")):
+            for name in getattr(self.workers, kind).analyzers:
+                spec = analyzers.spec_for(name, modality)  # type: ignore[arg-type]
+                configured[name] = dict(spec.outputs)
+        check_rules(self.events, configured)
         return self
 
 
@@ -312,7 +329,13 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
         return f"{source}: {key}: unknown key{more}"
     if key and err["type"] not in ("value_error",):
         return f"{source}: {key} = {err['input']!r}: {message}{more}"
-    if key and re.match(r"^[a-z_]+\.[a-z_.]+:", message):  # a validator naming a sub-key
+    # A validator naming a sub-key (an event rule's condition tree names even one level).
+    sub_key = (
+        r"^[a-z_]+[a-z_\[\]\d.]*:"
+        if key.endswith(("when", "until"))
+        else r"^[a-z_]+(\[\d+\]|\.)[a-z_\[\]\d.]*:"
+    )
+    if key and re.match(sub_key, message):
         return f"{source}: {key}.{message}{more}"
     where = f"{key}: " if key else ""
     return f"{source}: {where}{message}{more}"

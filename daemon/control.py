@@ -1,78 +1,25 @@
-"""tandemd's local control socket: a small request/reply protocol over ZeroMQ ipc.
+"""`tandem status`: what tandemd answers to a `status` request on its control socket
+(daemon/publishing/control.py: the request/reply protocol, shared with fusion's events).
 
-A client (REQ, or DEALER with an empty delimiter) sends one JSON object with a `type`;
-tandemd answers one JSON object: `{"ok": true, "type": ..., ...}` or `{"ok": false,
-"error": "..."}`. Request types are registered with `ControlServer.register`, so other
-parts of tandemd add their own (e.g. fusion's active events) next to `status`.
-The socket is polled from tandemd's main loop without blocking; it only reads state.
+The answer only reads state; the socket is polled from tandemd's main loop.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import zmq
-
 from daemon.dispatch.dispatcher import KINDS
-from daemon.logs import RATE_LIMITED
+from daemon.publishing.control import ask
 
 if TYPE_CHECKING:
     from daemon.service import Tandemd
 
 log = logging.getLogger("control")
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-MAX_REQUEST_BYTES = 64 * 1024
 RATE_WINDOW_S = 10.0  # rates in `status` are averages over about this long
-
-
-class ControlServer:
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
-        self.sock = ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
-        self.sock.bind(endpoint)
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.handlers: dict[str, Handler] = {}
-
-    def register(self, request_type: str, handler: Handler) -> None:
-        self.handlers[request_type] = handler
-
-    def handle_incoming(self) -> None:
-        while self.sock.poll(0, zmq.POLLIN):
-            frames = self.sock.recv_multipart()
-            if len(frames) < 2:
-                continue
-            envelope, body = frames[:-1], frames[-1]
-            reply = self._answer(body)
-            try:
-                self.sock.send_multipart([*envelope, json.dumps(reply).encode()], zmq.NOBLOCK)
-            except zmq.ZMQError as exc:
-                log.warning("control reply not sent: %s", exc, extra=RATE_LIMITED)
-
-    def _answer(self, body: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(body)
-            kind = request["type"]
-        except (ValueError, TypeError, KeyError):
-            return {"ok": False, "error": 'a request is a JSON object with a "type"'}
-        handler = self.handlers.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            known = ", ".join(sorted(self.handlers))
-            return {"ok": False, "error": f"unknown request type {kind!r}; known: {known}"}
-        try:
-            return {"ok": True, "type": kind, **handler(request)}
-        except Exception as exc:  # a bug in one handler must not take tandemd down
-            log.exception("control request %r failed", kind)
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 class Rates:
@@ -172,18 +119,7 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
 
 def request(endpoint: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
     """One request to tandemd's control socket; raises TimeoutError when no answer."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    try:
-        with ctx.socket(zmq.REQ) as sock:
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(endpoint)
-            sock.send(json.dumps(body).encode())
-            if not sock.poll(int(timeout_s * 1000), zmq.POLLIN):
-                raise TimeoutError(f"no answer from tandemd at {endpoint} in {timeout_s:g} s")
-            reply: dict[str, Any] = json.loads(sock.recv())
-            return reply
-    finally:
-        ctx.term()
+    return ask(endpoint, body, timeout_s)
 
 
 def control_endpoint(runtime_dir: str, endpoint: str) -> str:
@@ -191,19 +127,8 @@ def control_endpoint(runtime_dir: str, endpoint: str) -> str:
     return endpoint or f"ipc://{runtime_dir}/control.sock"
 
 
-def start_control(service: Tandemd) -> tuple[ControlServer, Rates] | None:
-    """Bind the control socket with its `status` request; None when disabled."""
-    cfg = service.config.control
-    if not cfg.enabled:
-        return None
-    endpoint = control_endpoint(str(service.runtime_dir), cfg.endpoint)
-    try:
-        server = ControlServer(service.ctx, endpoint)
-    except zmq.ZMQError as exc:
-        from daemon.service import StartupError
-
-        raise StartupError(f"control.endpoint = {endpoint!r}: cannot bind: {exc}") from exc
+def start_control(service: Tandemd) -> Rates:
+    """Answer `status` on tandemd's control socket (bound by the service)."""
     rates = Rates(service)
-    server.register("status", lambda _request: status(service, rates))
-    log.info("control on %s", server.endpoint)
-    return server, rates
+    service.control.handle("status", lambda _request: status(service, rates))
+    return rates

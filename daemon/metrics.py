@@ -112,6 +112,18 @@ class Metrics:
             ["stream"],
             registry=registry,
         )
+        self.events = Counter(
+            "tandem_events_total",
+            "Event edges published (edge: start or end), per stream and rule.",
+            ["stream", "event", "edge"],
+            registry=registry,
+        )
+        self.actions = Counter(
+            "tandem_actions_total",
+            "Event-rule actions (cascades) by outcome: done, refused (ceiling), expired.",
+            ["stream", "action", "outcome"],
+            registry=registry,
+        )
         self.latency = Histogram(
             "tandem_capture_to_publish_latency_seconds",
             "From capture of a window's newest item to publication of its record.",

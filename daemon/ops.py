@@ -33,7 +33,7 @@ class Operations:
         self.wedge = wedge  # a test hook (daemon/notify.py); None in production
         # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
         self.reloader = Reloader(service, config_path) if config_path else None
-        self.control = start_control(service)  # `tandem status` (daemon/control.py)
+        self.rates = start_control(service)  # `tandem status` (daemon/control.py)
 
     def install_signals(self) -> None:
         if self.wedge is not None:
@@ -58,10 +58,7 @@ class Operations:
         if self.reloader is not None and not service.stop_requested:
             self.reloader.tick(now)
         sample_flow(service.metrics, service.dispatcher, service.hub)
-        if self.control is not None:
-            server, rates = self.control
-            rates.tick(now)
-            server.handle_incoming()
+        self.rates.tick(now)
 
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its
@@ -73,6 +70,4 @@ class Operations:
         self.notifier.stopping()
 
     def close(self) -> None:
-        if self.control is not None:
-            self.control[0].close()
         self.notifier.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,8 @@ from daemon import protocol
 from daemon.config import Config, StreamConfig
 from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
-from daemon.fusion.fuser import RECORD_SCHEMA, StreamFuser
+from daemon.fusion.actions import Cascades
+from daemon.fusion.fuser import StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from daemon.stages import StageClock
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from daemon.publishing.publisher import Publisher
 
 log = logging.getLogger("pipeline")
+STATUS_SCHEMA = 1
 
 
 @dataclass
@@ -61,13 +64,7 @@ class Pipeline:
         self.config = config
         self.metrics = metrics
         window_s = config.fusion.window_s
-        delay_s = config.fusion.max_delay_ms / 1000
-        self.fusers = {
-            s.id: StreamFuser(
-                s.id, {m for m in ("video", "audio") if getattr(s, m)}, window_s, delay_s
-            )
-            for s in config.streams
-        }
+        self.fusers = {s.id: self._fuser(s) for s in config.streams}
         self.timelines = {s.id: _Timeline() for s in config.streams}
         # Live streams give up items older than their latency objective; files never do.
         self.objectives = {
@@ -83,6 +80,25 @@ class Pipeline:
         self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
         self.stages = StageClock(metrics, window_s)  # per-stage latency histograms
+        self._rules = {r.name: r for r in config.events}
+        self.cascades = Cascades(
+            config.fusion.max_actions_per_minute,
+            self.request_fps,
+            self.request_analyzer,
+            lambda stream, action, outcome: self.metrics.actions.labels(
+                stream, action, outcome
+            ).inc(),
+        )
+        self.requested_fps: dict[str, float] = {}  # streams whose fps a cascade raised
+        self.requested_analyzers: dict[str, set[str]] = {}  # woken per stream
+
+    def _fuser(self, s: StreamConfig) -> StreamFuser:
+        fusion = self.config.fusion
+        # A file loses nothing, so its windows wait for every result: a slow modality
+        # (a costly vision analyzer) must not make the other's windows go out without it.
+        delay_s = fusion.max_delay_ms / 1000 if s.mode == "live" else math.inf
+        wanted = {m for m in ("video", "audio") if getattr(s, m)}
+        return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events)
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
@@ -175,7 +191,13 @@ class Pipeline:
     def on_result(self, result: protocol.Result) -> bool:
         self.stages.result(result)
         fuser = self.fusers.get(result.stream)
-        return fuser is not None and fuser.on_result(result)
+        if fuser is None:
+            return False
+        late_before = fuser.late_results
+        accepted = fuser.on_result(result)
+        if fuser.late_results > late_before and self.config.fusion.corrections:
+            self.publisher.publish("correction", result.stream, fuser.correction(result))
+        return accepted
 
     def on_released(self, held: Held) -> None:
         self.hub.release(held)
@@ -196,8 +218,7 @@ class Pipeline:
     # -- reload (daemon/reload.py) ---------------------------------------------------
     def add_stream(self, s: StreamConfig) -> None:
         wanted = {m for m in ("video", "audio") if getattr(s, m)}
-        fusion = self.config.fusion
-        self.fusers[s.id] = StreamFuser(s.id, wanted, fusion.window_s, fusion.max_delay_ms / 1000)
+        self.fusers[s.id] = self._fuser(s)
         self.timelines[s.id] = _Timeline()
         self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
         self._wanted[s.id] = wanted
@@ -215,10 +236,47 @@ class Pipeline:
         fuser = self.fusers.get(stream)
         return fuser is None or (fuser.complete and stream not in self._ending)
 
+    # -- cascades (daemon/fusion/actions.py) --------------------------------------
+    def request_fps(self, stream: str, fps: float | None, reason: str) -> None:
+        """A cascade asks for the stream's video analysis fps (None: back to the config's).
+        Recorded here; the ingest side applies `requested_fps` once it supports changes."""
+        if fps is None:
+            self.requested_fps.pop(stream, None)
+        else:
+            self.requested_fps[stream] = fps
+        log.info("stream %s: analysis fps %s (%s)", stream, fps or "as configured", reason)
+
+    def request_analyzer(self, stream: str, analyzer: str, on: bool, reason: str) -> None:
+        """A cascade switches an analyzer on or off for the stream. Recorded here; the
+        dispatch side applies `requested_analyzers` once workers support it."""
+        woken = self.requested_analyzers.setdefault(stream, set())
+        (woken.add if on else woken.discard)(analyzer)
+        log.info("stream %s: analyzer %s %s (%s)", stream, analyzer, "on" if on else "off", reason)
+
+    def active_events(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """The events active now (their start messages), of one stream or all."""
+        return [
+            event
+            for sid, fuser in self.fusers.items()
+            if stream is None or sid == stream
+            for event in fuser.events.active()
+        ]
+
+    def recent_events(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """The last ended events (end messages, oldest first; a bounded history per
+        stream), of one stream or all."""
+        return [
+            event
+            for sid, fuser in self.fusers.items()
+            if stream is None or sid == stream
+            for event in fuser.events.history
+        ]
+
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:
         for stream, fuser in self.fusers.items():
             for record in fuser.due(now, flush=flush):
+                self._publish_events(stream, fuser.events.take())
                 if stream in self.sender_offset:
                     record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
                 started = time.perf_counter()
@@ -233,8 +291,11 @@ class Pipeline:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
                 self.last_record[stream] = record
             if stream in self._ending and fuser.complete:
+                fuser.events.close(fuser.media_end)
+                self._publish_events(stream, fuser.events.take())
                 detail = self._ending.pop(stream)
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
+        self.cascades.tick()
         self._digest(now)
 
     def _degraded(self, stream: str, fps: float, configured: float, reason: str) -> None:
@@ -243,7 +304,7 @@ class Pipeline:
             "status",
             stream,
             {
-                "schema": RECORD_SCHEMA,
+                "schema": STATUS_SCHEMA,
                 "type": "analysis_rate",
                 "stream": stream,
                 "fps": fps,
@@ -254,12 +315,28 @@ class Pipeline:
             },
         )
 
+    def _publish_events(self, stream: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.publisher.publish("event", stream, message)
+            rule = self._rules.get(message["name"])
+            if message["edge"] == "start" and rule is not None and rule.actions:
+                self.cascades.on_event_start(stream, rule.name, list(rule.actions))
+            self.metrics.events.labels(stream, message["name"], message["edge"]).inc()
+            log.info(
+                "event %s %s %s: %.2f-%s s",
+                stream,
+                message["name"],
+                message["edge"],
+                message["start"],
+                "" if message["end"] is None else f"{message['end']:.2f}",
+            )
+
     def _status(
         self, stream: str, state: str, detail: str | None, previous: str | None = None
     ) -> None:
         """Publish a `status.<stream>` message: the stream's state changed."""
         message = {
-            "schema": RECORD_SCHEMA,
+            "schema": STATUS_SCHEMA,
             "type": "status",
             "stream": stream,
             "state": state,

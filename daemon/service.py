@@ -33,6 +33,7 @@ from daemon.metrics import Metrics
 from daemon.notify import Notifier, WedgeHook
 from daemon.ops import Operations
 from daemon.pipeline import Pipeline
+from daemon.publishing.control import ControlServer, events_handler
 from daemon.publishing.publisher import Publisher
 from daemon.security import (
     AllowList,
@@ -82,6 +83,7 @@ class Tandemd:
         self.dispatcher = self._bind_dispatcher()
         self.hub = self._bind_hub()
         self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
+        self.control = self._bind_control()
         self._ingest_started = False
         self._started_at = time.monotonic()
         # systemd notify and watchdog, SIGHUP reload, control socket (daemon/ops.py)
@@ -90,12 +92,18 @@ class Tandemd:
 
     # -- start-up -----------------------------------------------------------------
     def _start_authenticator(self) -> ThreadAuthenticator | None:
-        sections = [("dispatch", self.config.dispatch), ("publish", self.config.publish)]
+        sections = [
+            ("dispatch", self.config.dispatch),
+            ("publish", self.config.publish),
+            ("control", self.config.control),
+        ]
         allowed = {s.curve_allowed_keys for _, s in sections if s.secured}
         if not allowed:
             return None
         if len(allowed) > 1:
-            raise StartupError("dispatch and publish must share one curve_allowed_keys directory")
+            raise StartupError(
+                "dispatch, publish and control must share one curve_allowed_keys directory"
+            )
         try:
             extra = []
             if self.config.dispatch.secured:
@@ -134,6 +142,20 @@ class Tandemd:
         options = {zmq.SNDHWM: cfg.hwm}
         sock = self._bind("publish", zmq.PUB, cfg.endpoint, cfg.curve_secret_key, options=options)
         return Publisher(sock)
+
+    def _bind_control(self) -> ControlServer:
+        cfg = self.config.control
+        endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/control.sock"
+        sock = self._bind("control", zmq.ROUTER, endpoint, cfg.curve_secret_key, max_bytes=65536)
+        control = ControlServer(
+            sock, on_rejected=lambda: self.metrics.rejected.labels("control", "invalid").inc()
+        )
+        for request, answer in (
+            ("active_events", self.pipeline.active_events),
+            ("recent_events", self.pipeline.recent_events),
+        ):
+            control.handle(request, events_handler(request, answer))
+        return control
 
     def _bind_dispatcher(self) -> Dispatcher:
         cfg = self.config.dispatch
@@ -239,13 +261,15 @@ class Tandemd:
         self._install_signals()
         self._add_workers()
         log.info(
-            "results on %s; workers connect to %s",
+            "results on %s; workers connect to %s; control on %s",
             self.publisher.endpoint,
             self.dispatcher.endpoint,
+            self.control.endpoint,
         )
         poller = zmq.Poller()
         poller.register(self.hub.sock, zmq.POLLIN)
         poller.register(self.dispatcher.sock, zmq.POLLIN)
+        poller.register(self.control.sock, zmq.POLLIN)
         for monitor, _ in self.monitors:
             poller.register(monitor.sock, zmq.POLLIN)
         while not self.stop_requested:
@@ -260,6 +284,8 @@ class Tandemd:
             self.hub.handle_incoming()
         if self.dispatcher.sock in events:
             self.dispatcher.handle_incoming()
+        if self.control.sock in events:
+            self.control.handle_incoming()
         for monitor, _ in self.monitors:
             if monitor.sock in events:
                 monitor.handle_incoming()
@@ -333,6 +359,7 @@ class Tandemd:
             monitor.close(monitored)
         self.hub.close()
         self.dispatcher.sock.close()
+        self.control.close()
         self.publisher.close()
         if self.authenticator is not None:
             self.authenticator.stop()

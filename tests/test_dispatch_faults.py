@@ -13,6 +13,7 @@ import pytest
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import children_of, free_port, metric, wait_until, worker_argv
 from tests.media import encode_clip
+from tests.schemas import validate_published
 from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow
@@ -178,3 +179,46 @@ def test_worker_registers_again_with_a_restarted_tandemd(tandemd, tmp_path):
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def audio_workers(daemon_pid: int) -> list[int]:
+    out = []
+    for pid in children_of(daemon_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"daemon.workers" in cmdline and b"audio" in cmdline:
+            out.append(pid)
+    return sorted(out)
+
+
+def test_records_keep_coming_marked_partial_with_the_audio_worker_stopped(tandemd, tmp_path):
+    pub, port = free_port(), free_port()
+    max_delay_s = 0.5
+    text = config(tmp_path, pub, port, LIVE, vision=1).replace(
+        "[publish]", f"[fusion]\nmax_delay_ms = {int(max_delay_s * 1000)}\n[publish]"
+    )
+    with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
+        daemon = tandemd(text)
+        before = next_records(sub, 2)
+        assert before[-1]["missing"] == [], daemon.log()
+        [victim] = audio_workers(daemon.proc.pid)
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            records = next_records(sub, 6)
+        finally:
+            os.kill(victim, signal.SIGCONT)
+    late = records[-3:]
+    for record in late:
+        validate_published(f"fused.{record['stream']}", record)
+        assert record["missing"] == ["audio"] and record["partial"] is True
+        assert record["video"]["results"] > 0 and record["audio"]["results"] == 0
+        # Published max_delay after the stream moved past the window: its newest frame's
+        # capture + one frame interval (0.2 s) + max_delay, with 0.4 s of slack; well
+        # before the 2 s latency objective would have given the audio items up.
+        waited = record["published_at"] - record["window"]["wall_end"]
+        assert waited < 0.2 + max_delay_s + 0.4, waited
+    gaps = [b["published_at"] - a["published_at"] for a, b in itertools.pairwise(late)]
+    assert max(gaps) < 1.0 + max_delay_s + 0.5
+    assert metric(port, "tandem_fused_partial_records_total", stream="cam") >= 3

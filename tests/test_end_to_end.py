@@ -9,6 +9,7 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import alive, children_of, free_port, scrape
+from tests.schemas import validate_published
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +40,21 @@ port = {metrics}
 """
 
 
-def collect_until_ended(sub: Subscriber, streams: list[str], timeout_s: float):
-    """Fused records per stream, until every stream's `ended` status arrived."""
+def collect_until_ended(
+    sub: Subscriber, streams: list[str], timeout_s: float, events: list[dict] | None = None
+):
+    """Fused records per stream, until every stream's `ended` status arrived. Every message
+    is checked against its JSON Schema (docs/schema/); events go to `events` if given."""
     records: dict[str, list[dict]] = {s: [] for s in streams}
     ended: set[str] = set()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and ended != set(streams):
         for topic, record in sub.records(timeout_s=0.5):
-            assert topic == f"{record['type']}.{record['stream']}"
-            if record["type"] == "fused":
+            validate_published(topic, record)
+            if record["type"] == "event":
+                if events is not None:
+                    events.append(record)
+            elif record["type"] == "fused":
                 assert record["stream"] not in ended, "a record after the stream ended"
                 records[record["stream"]].append(record)
             elif record["type"] == "status" and record["state"] == "ended":

@@ -13,12 +13,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.fusion.events import EventEngine
+from daemon.fusion.rules import EventRule
 from daemon.fusion.summary import error_counts, summarize
+from daemon.fusion.sync import SyncEstimator
 from daemon.fusion.track import Track
 from daemon.protocol import Result
 
 MODALITIES = ("video", "audio")
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2  # 2: `events` and `av_sync` added
+CORRECTION_SCHEMA = 1
 
 
 @dataclass
@@ -31,8 +35,17 @@ class _Window:
 
 
 class StreamFuser:
-    def __init__(self, stream: str, modalities: set[str], window_s: float, max_delay_s: float):
+    def __init__(
+        self,
+        stream: str,
+        modalities: set[str],
+        window_s: float,
+        max_delay_s: float,
+        rules: list[EventRule] | None = None,
+    ):
         self.stream = stream
+        self.events = EventEngine(stream, rules or [])
+        self.sync = SyncEstimator()
         self.window_s = window_s
         self.max_delay_s = max_delay_s
         self.tracks = {m: Track() for m in MODALITIES}
@@ -95,6 +108,10 @@ class StreamFuser:
                 break
             del self._windows[index]
             self._next_index = index + 1
+            in_media_order = window.results["video"] + window.results["audio"]
+            for result in sorted(in_media_order, key=lambda r: (r.pts, r.modality)):
+                self.events.step(result)
+                self.sync.step(result)
             out.append(self._record(window, covered))
         return out
 
@@ -106,6 +123,30 @@ class StreamFuser:
             and all(t.ended or not t.present for t in self.tracks.values())
             and all(math.isinf(t.frontier()) for t in self.tracks.values())
         )
+
+    def correction(self, result: Result) -> dict[str, Any]:
+        """A `correction.<stream>` message: a result that came after its window went out."""
+        index = self._index(result.pts)
+        return {
+            "schema": CORRECTION_SCHEMA,
+            "type": "correction",
+            "stream": self.stream,
+            "window": {
+                "start": round(index * self.window_s, 6),
+                "end": round((index + 1) * self.window_s, 6),
+            },
+            "modality": result.modality,
+            "seq": result.seq,
+            "pts": result.pts,
+            "outputs": result.outputs,
+            "errors": result.errors,
+            "published_at": time.time(),
+        }
+
+    @property
+    def media_end(self) -> float:
+        """The end of the newest item received, media seconds."""
+        return max(t.received_end for t in self.tracks.values())
 
     def _index(self, pts: float) -> int:
         return int(pts // self.window_s)
@@ -135,6 +176,8 @@ class StreamFuser:
             "partial": bool(missing),
             "latency_s": round(published - max(walls), 6) if walls else None,
             "published_at": published,
+            "events": self.events.window_events(),
+            "av_sync": self.sync.estimate(),
         }
         for m in MODALITIES:
             record[m] = self._modality(window, m) if self.tracks[m].present else None

@@ -39,5 +39,9 @@ class Track:
         return math.inf if self.ended else self._received_end
 
     @property
+    def received_end(self) -> float:
+        return self._received_end
+
+    @property
     def outstanding(self) -> int:
         return len(self._pending)

@@ -1,12 +1,17 @@
 """Subscriber API: iterate tandem's published records with a topic filter.
 
-    from daemon.publishing.subscriber import Subscriber
-    with Subscriber("tcp://127.0.0.1:7701", topics=["fused."]) as sub:
-        for topic, record in sub.records(timeout_s=5):
-            print(topic, record["window"])
+    from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
+    with Subscriber("tcp://127.0.0.1:7701", topics=["fused.", "event."]) as sub:
+        for message in sub.messages(timeout_s=5):
+            if isinstance(message, Event):
+                print(message.name, message.start, message.end)
+            elif isinstance(message, FusedRecord):
+                print(message.stream, message.start, message.end, message.partial)
 
-ZeroMQ reconnects by itself when tandemd restarts; records published while nobody was
-connected are not replayed.
+`records()` yields the raw (topic, dict) pairs instead. ZeroMQ reconnects by itself when
+tandemd restarts (every 100 ms up to 5 s apart); messages published while nobody was
+connected are not replayed: ask the control endpoint for the events active now
+(`active_events`).
 """
 
 from __future__ import annotations
@@ -14,9 +19,77 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
+
+from daemon.publishing.control import ask
+
+
+@dataclass(frozen=True)
+class FusedRecord:
+    """A `fused.<stream>` record: one window of media time (docs/results.md)."""
+
+    stream: str
+    start: float
+    end: float
+    partial: bool
+    missing: list[str]
+    latency_s: float | None
+    events: list[dict[str, Any]]
+    video: dict[str, Any] | None
+    audio: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Event:
+    """An `event.<stream>` message: an event started (`end` None) or ended."""
+
+    stream: str
+    name: str
+    id: str
+    edge: str
+    start: float
+    end: float | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A `status.<stream>` message: the stream's health changed."""
+
+    stream: str
+    state: str
+    detail: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+Message = FusedRecord | Event | Status
+
+
+def typed(message: dict[str, Any]) -> Message | None:
+    """The typed view of a published message; None for a type this version does not know."""
+    try:
+        kind = message["type"]
+        if kind == "fused":
+            w = message["window"]
+            return FusedRecord(
+                message["stream"], w["start"], w["end"], message["partial"], message["missing"],
+                message["latency_s"], message.get("events", []), message["video"],
+                message["audio"], message,
+            )  # fmt: skip
+        if kind == "event":
+            return Event(
+                message["stream"], message["name"], message["id"], message["edge"],
+                message["start"], message["end"], message,
+            )  # fmt: skip
+        if kind == "status":
+            return Status(message["stream"], message["state"], message.get("detail"), message)
+    except (KeyError, TypeError):
+        return None
+    return None
 
 
 class Subscriber:
@@ -25,6 +98,8 @@ class Subscriber:
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVHWM, 100000)
+        self.sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
         for topic in topics or [""]:
             self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.sock.connect(endpoint)
@@ -50,6 +125,13 @@ class Subscriber:
                 continue
             yield frames[0].decode(errors="replace"), record
 
+    def messages(self, timeout_s: float | None = None) -> Iterator[Message]:
+        """Yield typed messages; stop after `timeout_s` without one (None: never)."""
+        for _topic, raw in self.records(timeout_s):
+            message = typed(raw) if isinstance(raw, dict) else None
+            if message is not None:
+                yield message
+
     def close(self) -> None:
         self.sock.close()
         self.ctx.term()
@@ -69,3 +151,17 @@ def wait_for(sub: Subscriber, count: int, timeout_s: float) -> list[tuple[str, d
         else:
             break
     return out
+
+
+def active_events(
+    control_endpoint: str, stream: str | None = None, timeout_s: float = 5.0
+) -> list[Event]:
+    """The events active now, asked of tandemd's control endpoint (a late subscriber's
+    catch-up; PUB/SUB does not replay)."""
+    request: dict[str, Any] = {"type": "active_events"}
+    if stream is not None:
+        request["stream"] = stream
+    reply = ask(control_endpoint, request, timeout_s)
+    if reply.get("type") != "active_events":
+        raise ValueError(f"{control_endpoint}: {reply.get('error', reply)}")
+    return [e for e in (typed(m) for m in reply["events"]) if isinstance(e, Event)]

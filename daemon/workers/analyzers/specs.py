@@ -72,6 +72,14 @@ class LevelOptions(Options):
     floor_dbfs: float = Field(-100.0, le=-20)  # digital silence reads as this
 
 
+class OnsetOptions(Options):
+    # A 10 ms frame at least `rise_db` above the quietest of the previous 100 ms and at
+    # least `min_level_dbfs` is a sound onset; onsets closer than `min_gap_s` are one.
+    rise_db: float = Field(20.0, gt=0, le=120)
+    min_level_dbfs: float = Field(-40.0, ge=-100, le=0)
+    min_gap_s: float = Field(0.1, ge=0.01, le=10)
+
+
 class LoudnessOptions(Options):
     floor_lufs: float = Field(-100.0, le=-70)  # digital silence reads as this
 
@@ -242,6 +250,14 @@ BUILTIN_SPECS = [
     _audio("clipping", "clipping", "ClippingAnalyzer", ClippingOptions, "clipped samples"),
     _audio("vad", "vad", "VadAnalyzer", VadOptions, "voice activity with silero-vad"),
     _audio("mel", "mel", "MelAnalyzer", MelOptions, "mel-band energies in dB"),
+    AnalyzerSpec(
+        "onset",
+        "audio",
+        "daemon.workers.analyzers.onset:OnsetAnalyzer",
+        OnsetOptions,
+        "sound onsets (a sudden rise in level) with their media times, for A/V sync",
+        outputs={"onsets": "array", "count": "integer"},
+    ),
     _audio(
         "classify",
         "classify",

@@ -1,0 +1,207 @@
+"""`tandem analyze FILE`: the whole pipeline on one recording, as fast as the workers go.
+
+tandemd runs in this process (real ingest and worker processes, real sockets) on the
+config's workers, fusion and event rules, with the file as its only stream (mode
+"file", pace "none": nothing is dropped). A subscriber thread prints every fused record
+and event; when the stream has ended tandemd stops, and a summary per stream follows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import av
+
+from daemon.config import ConfigError, parse_config
+from daemon.publishing.format import digest_line, event_line
+from daemon.publishing.subscriber import Subscriber
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+class _Collector(threading.Thread):
+    """Prints what tandemd publishes until the stream's final status, then stops it."""
+
+    def __init__(self, endpoint: str, stream: str, as_json: bool, stop: Any) -> None:
+        super().__init__(name="analyze-subscriber", daemon=True)
+        self.sub = Subscriber(endpoint, ["fused.", "event.", "status."])
+        self.stream, self.as_json, self.stop = stream, as_json, stop
+        self.records: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.final: dict[str, Any] | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.finished.is_set():
+                for _topic, message in self.sub.records(timeout_s=0.2):
+                    self._take(message)
+                    break
+        finally:
+            self.sub.close()
+
+    def _take(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "fused":
+            self.records.append(message)
+            print(json.dumps(message) if self.as_json else digest_line(self.stream, message))
+        elif kind == "event":
+            self.events.append(message)
+            print(json.dumps(message) if self.as_json else event_line(message))
+        elif kind == "status" and "previous" not in message:  # the stream's last word
+            self.final = message
+            self.finished.set()
+            self.stop()
+
+
+def probe(path: str) -> tuple[bool, bool]:
+    """(has video, has audio); OSError/av.FFmpegError with FFmpeg's reason otherwise."""
+    if not Path(path).exists():
+        raise OSError("no such file")
+    if not Path(path).is_file():
+        raise OSError("not a regular file")
+    with av.open(path, timeout=10.0) as container:
+        video, audio = bool(container.streams.video), bool(container.streams.audio)
+    if not (video or audio):
+        raise ValueError("no audio or video stream in it")
+    return video, audio
+
+
+def run(path: str, config_path: str | None, as_json: bool) -> int:
+    try:
+        video, audio = probe(path)
+    except (OSError, ValueError, av.FFmpegError) as exc:
+        print(f"tandem: {path}: cannot analyze: {_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        config = _config(config_path, path, video, audio)
+    except ConfigError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from daemon.logs import setup_logging
+    from daemon.service import StartupError, Tandemd
+
+    setup_logging("warning", "tandem-analyze")
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        service = Tandemd(config)
+    except StartupError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    stream = config.streams[0].id
+    collector = _Collector(
+        service.publisher.endpoint,
+        stream,
+        as_json,
+        lambda: setattr(service, "stop_requested", True),
+    )
+    collector.start()
+    try:
+        service.run()
+    finally:
+        collector.finished.set()
+        collector.join(5)
+        shutil.rmtree(config.runtime_dir, ignore_errors=True)
+    summary = _summary(service, stream, collector)
+    print(json.dumps(summary) if as_json else _summary_text(summary))
+    if collector.final is None or collector.final["state"] != "ended":
+        detail = collector.final["detail"] if collector.final else "no end of stream seen"
+        print(f"tandem: {path}: cannot analyze: {detail}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any:
+    source = Path(config_path) if config_path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    base: dict[str, Any] = next(iter(raw.get("streams", [])), {})
+    stream: dict[str, Any] = {
+        k: base[k] for k in ("fps", "width", "height", "audio_rate", "audio_chunk_ms") if k in base
+    }
+    stream |= {
+        "id": _stream_id(path),
+        "url": str(Path(path).resolve()),
+        "mode": "file",
+        "pace": "none",
+        "video": video,
+        "audio": audio,
+        "queue": max(int(base.get("queue", 8)), 8),
+    }
+    raw |= {
+        "streams": [stream],
+        "runtime_dir": tempfile.mkdtemp(prefix="tandem-analyze-"),
+        "publish": {"endpoint": f"tcp://127.0.0.1:{_free_port()}"},
+        "metrics": {"enabled": False},
+        "log": {"level": "warning", "digest_s": 0},
+    }
+    raw.pop("control", None)
+    return parse_config(raw, source=str(source))
+
+
+def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]:
+    registry = service.metrics.registry
+    decode_errors = registry.get_sample_value("tandem_decode_errors_total", {"stream": stream})
+    counts: dict[str, int] = {}
+    for event in collector.events:
+        if event["edge"] == "start":
+            counts[event["name"]] = counts.get(event["name"], 0) + 1
+    records = collector.records
+    return {
+        "type": "summary",
+        "stream": stream,
+        "frames": sum((r["video"] or {}).get("results", 0) for r in records),
+        "audio_chunks": sum((r["audio"] or {}).get("results", 0) for r in records),
+        "windows": len(records),
+        "partial_windows": sum(1 for r in records if r["partial"]),
+        "decode_errors": int(decode_errors or 0),
+        "events": counts,
+        "av_offset": service.pipeline.fusers[stream].sync.estimate(),
+        "state": collector.final["state"] if collector.final else None,
+    }
+
+
+def _summary_text(s: dict[str, Any]) -> str:
+    events = ", ".join(f"{k} x{v}" for k, v in sorted(s["events"].items())) or "none"
+    offset = s["av_offset"]
+    sync = (
+        f"{offset['offset_s'] * 1000:+.0f} ms (confidence {offset['confidence']:.2f})"
+        if offset
+        else "not measured"
+    )
+    return (
+        f"{s['stream']}: {s['frames']} frames, {s['audio_chunks']} audio chunks, "
+        f"{s['windows']} windows ({s['partial_windows']} partial), "
+        f"{s['decode_errors']} decode errors, events: {events}, A/V offset: {sync}"
+    )
+
+
+def _stream_id(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", Path(path).stem)[:64] or "file"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, av.FFmpegError):
+        return exc.strerror or str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
