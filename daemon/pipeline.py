@@ -238,13 +238,19 @@ class Pipeline:
 
     # -- cascades (daemon/fusion/actions.py) --------------------------------------
     def request_fps(self, stream: str, fps: float | None, reason: str) -> None:
-        """A cascade asks for the stream's video analysis fps (None: back to the config's).
-        Recorded here; the ingest side applies `requested_fps` once it supports changes."""
+        """A cascade asks for the stream's video analysis fps (None: back to the rate the
+        config and the overload policy give it); the ingest process applies it."""
+        if stream not in self.hub.links:
+            return
         if fps is None:
             self.requested_fps.pop(stream, None)
+            fps = self.degrader.current(stream)
         else:
             self.requested_fps[stream] = fps
-        log.info("stream %s: analysis fps %s (%s)", stream, fps or "as configured", reason)
+        if fps is not None:
+            self.hub.set_fps(stream, fps)
+            self.metrics.analysis_fps.labels(stream).set(fps)
+        log.info("stream %s: analysis fps %s (%s)", stream, fps, reason)
 
     def request_analyzer(self, stream: str, analyzer: str, on: bool, reason: str) -> None:
         """A cascade switches an analyzer on or off for the stream. Recorded here; the

@@ -98,6 +98,9 @@ def test_late_subscriber_gets_the_active_events(tandemd, tmp_path):
     refused = {"stream": "cam", "action": "enable_analyzer", "outcome": "refused"}
     assert metric(port, "tandem_actions_total", **refused) == 1
     assert "stream cam: analysis fps 10.0 (event moving)" in daemon.log()
+    # ...and the stream's ingest process was told (the overload policy's path).
+    assert metric(port, "tandem_stream_analysis_fps", stream="cam") == 10
+    assert wait_until(lambda: "analysis fps of cam set to 10 by tandemd" in daemon.log(), 10)
 
     # Malformed or unknown requests are answered with an error and counted.
     assert ask(control, {"type": "reboot"})["type"] == "error"

@@ -57,6 +57,11 @@ class Degrader:
             self.rates[stream.id] = rate
             self.metrics.analysis_fps.labels(stream.id).set(rate.current)
 
+    def current(self, stream: str) -> float | None:
+        """The rate the policy gives the stream now (None: not a live video stream)."""
+        rate = self.rates.get(stream)
+        return rate.current if rate is not None else None
+
     def remove(self, stream: str) -> None:
         self.rates.pop(stream, None)
 
