@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     die_with_parent()
     setup_logging(args.log_level, f"worker[{args.kind}]")
     log = logging.getLogger("worker")
+    import cv2
     import torch
     from prometheus_client import CollectorRegistry
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from daemon.workers.worker import BatchPolicy, Worker
 
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # OpenCV's own pool would otherwise take every core
     # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     modality: analyzers.Modality = "video" if args.kind == "vision" else "audio"
