@@ -56,9 +56,15 @@ def raw_push_pull(endpoint: str, payload: np.ndarray, count: int) -> float:
 
 
 def _worker(endpoint: str) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from daemon.workers.batching import BatchRunner
+    from daemon.workers.device import make_runtime
+    from daemon.workers.metrics import WorkerMetrics
     from daemon.workers.worker import Worker
 
-    Worker(endpoint, "vision", [], CAPACITY).run()
+    runner = BatchRunner([], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    Worker(endpoint, "vision", runner, CAPACITY).run()
 
 
 def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
