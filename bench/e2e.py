@@ -126,7 +126,7 @@ def held(resolution: str, quick: bool) -> tuple[int, int]:
         print(f"bench: e2e {resolution}30 tandem search", flush=True, file=sys.stderr)
         _held[key] = search(
             lambda n: tandem_trial(resolution, n, p.warmup_s, p.measure_s, p),
-            start=4,
+            start=baseline.START,
             cap=256,
             budget_s=p.budget_s,
         )

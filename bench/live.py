@@ -44,8 +44,8 @@ class Plan:
     clip_s: float  # longer than any trial: a live source never reaches its end while measured
 
 
-QUICK = Plan(warmup_s=3.0, measure_s=5.0, budget_s=30.0, half_measure_s=6.0, clip_s=30.0)
-FULL = Plan(warmup_s=5.0, measure_s=15.0, budget_s=240.0, half_measure_s=30.0, clip_s=60.0)
+QUICK = Plan(warmup_s=3.0, measure_s=5.0, budget_s=35.0, half_measure_s=6.0, clip_s=30.0)
+FULL = Plan(warmup_s=5.0, measure_s=12.0, budget_s=200.0, half_measure_s=20.0, clip_s=60.0)
 
 
 def plan(quick: bool) -> Plan:
