@@ -23,7 +23,6 @@ half of tandem's load against the baseline at the same load.
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 import time
 from typing import Any
 
@@ -37,7 +36,6 @@ from bench.live import (
     clip,
     percentile,
     plan,
-    search,
 )
 
 
@@ -119,21 +117,12 @@ def baseline_trial(
 
 START = 16  # measured: both hold 16 360p30 streams here; doubling from there
 
-_held: dict[tuple[str, bool], tuple[int, int]] = {}
-
 
 def held(resolution: str, quick: bool) -> tuple[int, int]:
-    key = (resolution, quick)
-    if key not in _held:
-        p = plan(quick)
-        print(f"bench: baseline {resolution}30 search", file=sys.stderr, flush=True)
-        _held[key] = search(
-            lambda n: baseline_trial(resolution, n, p.warmup_s, p.measure_s, p.clip_s),
-            start=START,
-            cap=256,
-            budget_s=p.budget_s,
-        )
-    return _held[key]
+    """Searched together with tandem's (bench/e2e.py), trial by trial."""
+    from bench import e2e
+
+    return e2e.searched(resolution, quick)["baseline"]
 
 
 def at_load(resolution: str, n: int, quick: bool) -> Trial:

@@ -13,7 +13,8 @@ warm-up. "Held" means, over the measured interval:
 - p99 of the fused records' latency_s (capture of the window's newest item to publish)
   under 1 s.
 The reference is bench/baseline.py (one cv2.VideoCapture process per stream with the
-motion analyzer inline), searched the same way in the same run.
+motion analyzer inline), searched in the same run with its trials interleaved with
+tandem's, one by one, so both sides see the same background load (the machine is shared).
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from bench.live import (
     LATENCY_BUDGET_S,
     RESOLUTIONS,
     Plan,
+    Search,
     Setup,
     Tandemd,
     Trial,
     clip,
+    interleaved,
     percentile,
     plan,
-    search,
     total,
 )
 
@@ -115,22 +117,35 @@ def _drain(sub: Any, until: float) -> list[dict[str, Any]]:
     return out
 
 
-_held: dict[tuple[str, bool], tuple[int, int]] = {}
+_held: dict[tuple[str, bool], dict[str, tuple[int, int]]] = {}
 
 
-def held(resolution: str, quick: bool) -> tuple[int, int]:
-    """(streams held, fewest seen failing), searched once per process."""
+def searched(resolution: str, quick: bool) -> dict[str, tuple[int, int]]:
+    """{"tandem"|"baseline": (streams held, fewest seen failing or 0)}: both searches
+    interleaved trial by trial, once per process."""
     key = (resolution, quick)
     if key not in _held:
         p = plan(quick)
-        print(f"bench: e2e {resolution}30 tandem search", flush=True, file=sys.stderr)
-        _held[key] = search(
+        print(f"bench: {resolution}30 stream-count search, tandem and baseline", file=sys.stderr)
+        ours = Search(
+            "tandem",
             lambda n: tandem_trial(resolution, n, p.warmup_s, p.measure_s, p),
             start=baseline.START,
             cap=256,
-            budget_s=p.budget_s,
         )
+        ref = Search(
+            "baseline",
+            lambda n: baseline.baseline_trial(resolution, n, p.warmup_s, p.measure_s, p.clip_s),
+            start=baseline.START,
+            cap=256,
+        )
+        interleaved([ours, ref], 2 * p.budget_s)
+        _held[key] = {"tandem": (ours.lo, ours.hi), "baseline": (ref.lo, ref.hi)}
     return _held[key]
+
+
+def held(resolution: str, quick: bool) -> tuple[int, int]:
+    return searched(resolution, quick)["tandem"]
 
 
 def at_load(resolution: str, n: int, quick: bool) -> Trial:

@@ -219,25 +219,41 @@ class Trial:
     why: str
 
 
-def search(trial: Callable[[int], Trial], start: int, cap: int, budget_s: float) -> tuple[int, int]:
-    """(most streams held, fewest seen failing or 0 when none failed): doubling from
-    `start`, then bisection, while `budget_s` lasts. Each trial is one bounded run."""
+class Search:
+    """The most streams held: doubling from `start`, then bisection to within 1/8."""
+
+    def __init__(self, name: str, trial: Callable[[int], Trial], start: int, cap: int) -> None:
+        self.name, self.trial, self.start, self.cap = name, trial, start, cap
+        self.lo = self.hi = 0  # most held so far; fewest failed so far (0: none yet)
+
+    def next(self) -> int | None:
+        if not self.hi:
+            n = self.lo * 2 if self.lo else self.start
+            return n if n <= self.cap else None
+        if self.hi - self.lo > max(1, self.lo // 8):
+            return (self.lo + self.hi) // 2
+        return None
+
+    def step(self) -> None:
+        n = self.next()
+        assert n is not None
+        t = self.trial(n)
+        verdict = "held" if t.held else "NOT held"
+        print(f"bench:   {self.name} {n} streams: {verdict} ({t.why})", file=sys.stderr, flush=True)
+        if t.held:
+            self.lo = n
+        else:
+            self.hi = n
+
+
+def interleaved(searches: list[Search], budget_s: float) -> None:
+    """Step the searches in turn, one trial each, while `budget_s` lasts: every side is
+    measured under the same background load (this machine is shared)."""
     deadline = time.monotonic() + budget_s
-    lo, hi, n = 0, 0, start
-    while n <= cap and time.monotonic() < deadline:
-        t = trial(n)
-        print(
-            f"bench:   {n} streams: {'held' if t.held else 'NOT held'} ({t.why})", file=sys.stderr
-        )
-        if not t.held:
-            hi = n
-            break
-        lo, n = n, n * 2
-    while hi and hi - lo > max(1, lo // 8) and time.monotonic() < deadline:
-        mid = (lo + hi) // 2
-        t = trial(mid)
-        print(
-            f"bench:   {mid} streams: {'held' if t.held else 'NOT held'} ({t.why})", file=sys.stderr
-        )
-        lo, hi = (mid, hi) if t.held else (lo, mid)
-    return lo, hi
+    while time.monotonic() < deadline:
+        pending = [s for s in searches if s.next() is not None]
+        if not pending:
+            return
+        for s in pending:
+            if time.monotonic() < deadline:
+                s.step()
