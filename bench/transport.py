@@ -88,7 +88,11 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
     )
     worker = mp.get_context("spawn").Process(target=_worker, args=(disp.endpoint,))
     worker.start()
+    # Bounded: a worker that dies (or never connects) fails the run instead of hanging it.
+    deadline = time.monotonic() + 60
     while not disp.peers:
+        if not worker.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("bench transport: the worker process did not connect")
         disp.handle_incoming()
         time.sleep(0.01)
     h, w, _ = payload.shape
@@ -106,6 +110,8 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
         )
         disp.enqueue(Held(header, frame, time.monotonic()))
     while answered < count:
+        if not worker.is_alive() or time.monotonic() - deadline > 300:
+            raise RuntimeError(f"bench transport: worker gone after {answered}/{count}")
         disp.dispatch()
         if sock.poll(100, zmq.POLLIN):
             disp.handle_incoming()
