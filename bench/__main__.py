@@ -27,6 +27,29 @@ SECTIONS = {
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
 
+def machine() -> str:
+    """Where the figures come from: CPU model, cores, memory, GPU."""
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f"{pages / 2**30:.0f} GiB"
+    except (OSError, ValueError):
+        memory = "? GiB"
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except ImportError:
+        gpu = "no torch"
+    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory}, {gpu}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (< 5 min)")
@@ -43,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"bench: {name}...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
-    machine = f"{platform.node()} {platform.machine()} {platform.processor()}".strip()
-    print(f"{machine}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"{machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(markdown(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps([r.as_dict() for r in rows], indent=1) + "\n")

@@ -56,9 +56,15 @@ def raw_push_pull(endpoint: str, payload: np.ndarray, count: int) -> float:
 
 
 def _worker(endpoint: str) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from daemon.workers.batching import BatchRunner
+    from daemon.workers.device import make_runtime
+    from daemon.workers.metrics import WorkerMetrics
     from daemon.workers.worker import Worker
 
-    Worker(endpoint, "vision", [], CAPACITY).run()
+    runner = BatchRunner([], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    Worker(endpoint, "vision", runner, CAPACITY).run()
 
 
 def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
@@ -82,7 +88,11 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
     )
     worker = mp.get_context("spawn").Process(target=_worker, args=(disp.endpoint,))
     worker.start()
+    # Bounded: a worker that dies (or never connects) fails the run instead of hanging it.
+    deadline = time.monotonic() + 60
     while not disp.peers:
+        if not worker.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("bench transport: the worker process did not connect")
         disp.handle_incoming()
         time.sleep(0.01)
     h, w, _ = payload.shape
@@ -100,6 +110,8 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
         )
         disp.enqueue(Held(header, frame, time.monotonic()))
     while answered < count:
+        if not worker.is_alive() or time.monotonic() - deadline > 300:
+            raise RuntimeError(f"bench transport: worker gone after {answered}/{count}")
         disp.dispatch()
         if sock.poll(100, zmq.POLLIN):
             disp.handle_incoming()
