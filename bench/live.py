@@ -136,18 +136,23 @@ class Setup:
                 "height = 360",
                 self.extra_stream_keys,
             ]
+        return "\n".join(lines + self.workers_and_outputs()) + "\n"
+
+    def workers_and_outputs(self) -> list[str]:
+        """The config.toml worker tables, and results and metrics on this setup's ports."""
+        lines = []
         for kind, table in default_workers().items():
             lines.append(f"[workers.{kind}]")
             lines += [
                 f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)
             ]
-        lines += [
+        return [
+            *lines,
             "[publish]",
             f'endpoint = "tcp://127.0.0.1:{self.pub_port}"',
             "[metrics]",
             f"port = {self.metrics_port}",
         ]
-        return "\n".join(lines) + "\n"
 
 
 def children_of(pid: int) -> list[int]:

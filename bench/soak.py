@@ -35,7 +35,6 @@ from bench.live import (
     Tandemd,
     children_of,
     clip,
-    default_workers,
     free_port,
     scrape,
     total,
@@ -54,8 +53,6 @@ class Setup(_Setup):
         self.ports = ports
 
     def config(self) -> str:
-        from bench.live import _toml_value
-
         lines = [f'runtime_dir = "{self.run_dir}/run"', "[log]", "digest_s = 0"]
         for sid, port in self.ports.items():
             lines += [
@@ -73,18 +70,7 @@ class Setup(_Setup):
                 "reconnect_min_s = 0.5",
                 "reconnect_max_s = 2.0",
             ]
-        for kind, table in default_workers().items():
-            lines.append(f"[workers.{kind}]")
-            lines += [
-                f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)
-            ]
-        lines += [
-            "[publish]",
-            f'endpoint = "tcp://127.0.0.1:{self.pub_port}"',
-            "[metrics]",
-            f"port = {self.metrics_port}",
-        ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self.workers_and_outputs()) + "\n"
 
 
 def sender(path: Path, port: int) -> subprocess.Popen[bytes]:

@@ -52,16 +52,21 @@ height = 120
 """
 
 
-def vision_workers(daemon_pid: int) -> list[int]:
+def workers_of(daemon_pid: int, kind: str) -> list[int]:
+    """The pids of a tandemd's local worker processes of `kind`, sorted."""
     out = []
     for pid in children_of(daemon_pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"daemon.workers" in cmdline and b"vision" in cmdline:
+        if b"daemon.workers" in cmdline and kind.encode() in cmdline:
             out.append(pid)
     return sorted(out)
+
+
+def vision_workers(daemon_pid: int) -> list[int]:
+    return workers_of(daemon_pid, "vision")
 
 
 def next_records(sub: Subscriber, n: int, timeout_s: float = 20) -> list[dict]:
@@ -182,15 +187,7 @@ def test_worker_registers_again_with_a_restarted_tandemd(tandemd, tmp_path):
 
 
 def audio_workers(daemon_pid: int) -> list[int]:
-    out = []
-    for pid in children_of(daemon_pid):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"daemon.workers" in cmdline and b"audio" in cmdline:
-            out.append(pid)
-    return sorted(out)
+    return workers_of(daemon_pid, "audio")
 
 
 def test_records_keep_coming_marked_partial_with_the_audio_worker_stopped(tandemd, tmp_path):
