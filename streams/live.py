@@ -83,12 +83,11 @@ def run_stream(
     backoff = Backoff(spec.reconnect_min_s, spec.reconnect_max_s)
     last_media: float | None = None  # monotonic time of the latest item
     while not stop.is_set():
-        # A live stream's media time goes on through the outage; a file's does not.
-        gap = time.monotonic() - last_media if spec.live and last_media is not None else 0.0
         source = Source(spec, stats, clock, emitter)
         opened, error, got_media = False, None, False
         try:
-            source.open(gap)
+            # A live stream's media time goes on through the outage; a file's does not.
+            source.open(last_media if spec.live else None)
             opened = True
             yield Opened(source.has_video, source.has_audio)
             for item in source.items():

@@ -4,6 +4,7 @@ media timeline and hand them to the emitter. Reconnecting is `streams.live`'s jo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +80,10 @@ class Source:
     def has_audio(self) -> bool:
         return any(f.audio is not None for f in self._feeds)
 
-    def open(self, gap_s: float = 0.0) -> None:
-        """Open the container(s); the session's media continues `gap_s` after the last."""
+    def open(self, last_media: float | None = None) -> None:
+        """Open the container(s). With `last_media` (the monotonic time of the previous
+        session's last item), the session's media continues after the last by the wall
+        time that passed until the source opened again: the outage, the open included."""
         spec = self.spec
         try:
             if spec.audio_url is None:
@@ -102,6 +105,7 @@ class Source:
             raise SourceError(
                 f"stream {spec.stream_id!r} ({spec.url}): no {_wanted(spec)} stream in the source"
             )
+        gap_s = 0.0 if last_media is None else time.monotonic() - last_media
         self.clock.start_session(gap_s)
         for feed in self._feeds:
             self.clock.set_origin(feed.group, feed.origin)
