@@ -12,6 +12,7 @@ import sys
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from daemon.allocator import keep_frame_buffers
 from daemon.config import ConfigError, load_config
 from daemon.logs import FORMAT_ENV, setup_logging
 from daemon.notify import Notifier, WedgeHook
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tandemd", description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="config.toml", help="TOML config file")
     args = parser.parse_args(argv)
+    keep_frame_buffers()
     try:
         config = load_config(args.config)
     except ConfigError as exc:

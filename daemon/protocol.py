@@ -212,20 +212,25 @@ def decode(frames: list[Any]) -> tuple[Message, list[Any]]:
     if not frames:
         raise ProtocolError("malformed", "empty message")
     header = _as_bytes(frames[0])
-    version = _peek_version(header)
+    try:
+        msg = _ADAPTER.validate_json(header)
+    except ValidationError as exc:
+        # Another version's message may well not fit ours: say so rather than which field.
+        _check_version(_peek_version(header))
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError("malformed", f"{where}: {first['msg']}") from None
+    _check_version(msg.v)  # one parse on the hot path: the version is checked after it
+    payloads = frames[1:]
+    _check_payload(msg, payloads)
+    return msg, payloads
+
+
+def _check_version(version: object) -> None:
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             "version", f"protocol version {version}, this side speaks {PROTOCOL_VERSION}"
         )
-    try:
-        msg = _ADAPTER.validate_json(header)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError("malformed", f"{where}: {first['msg']}") from None
-    payloads = frames[1:]
-    _check_payload(msg, payloads)
-    return msg, payloads
 
 
 def _peek_version(header: bytes) -> object:

@@ -45,6 +45,7 @@ from daemon.workers.analyzers.base import AnalyzerSpec, Options
 class FlakyOptions(Options):
     fits: int = Field(2, ge=0)  # batches larger than this run out of memory
     sleep_s: float = 0.0
+    garbage: bool = False  # answer with a value JSON cannot hold
 
 
 class Flaky:
@@ -63,6 +64,8 @@ class Flaky:
             raise torch.cuda.OutOfMemoryError(f"{len(items)} items do not fit")
         time.sleep(self.options.sleep_s)
         self.batches.append(len(items))
+        if self.options.garbage:
+            return [{"mean": object()} for i in items]
         return [{"mean": float(i.tensor.float().mean())} for i in items]
 
 
@@ -237,3 +240,22 @@ def test_heartbeats_flow_during_a_long_batch(plugin: None) -> None:
     assert result.outputs["flaky"]["mean"] > 0
     # A 1 s batch with 100 ms heartbeats: tandemd's liveness (3 missed) never runs out.
     assert during >= 3
+
+
+def test_outputs_json_cannot_hold_are_that_analyzers_error_not_a_crash(plugin: None) -> None:
+    built = build(["flaky", "motion"], "video", {"flaky": {"fits": 8, "garbage": True}})
+    runner = BatchRunner(built, make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    tandemd = FakeTandemd()
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=2)
+    try:
+        tandemd.register()
+        for item in items(2, 1):
+            tandemd.send(item)
+        results = tandemd.results(2)
+    finally:
+        worker.request_stop()
+        tandemd.close()
+    for result in results:
+        assert "flaky" not in result.outputs
+        assert result.errors["flaky"].startswith("outputs not JSON values")
+        assert "score" in result.outputs["motion"]  # the other analyzer's answer is kept

@@ -53,6 +53,11 @@ class Dispatcher:
         self.queues = {kind: StreamQueues() for kind in KINDS}
         self._affinity: dict[tuple[str, str], bytes] = {}  # (kind, stream) -> worker
         self._last_beat = 0.0
+        # Per-kind series looked up once: `labels()` on every item costs more than the send.
+        self._dispatched = {k: metrics.items_dispatched.labels(k) for k in KINDS}
+        self._answered = {k: metrics.results.labels(k) for k in KINDS}
+        self._queued = {k: metrics.queued.labels(k) for k in KINDS}
+        self._inflight = {k: metrics.inflight.labels(k) for k in KINDS}
 
     # -- state ---------------------------------------------------------------------
     def enqueue(self, held: Held) -> None:
@@ -92,8 +97,8 @@ class Dispatcher:
                 self._send_item(peer, held)
                 if peer.credit <= 0 and peer in peers:
                     peers.remove(peer)
-            self.metrics.queued.labels(kind).set(len(queue))
-            self.metrics.inflight.labels(kind).set(self.inflight(kind))
+            self._queued[kind].set(len(queue))
+            self._inflight[kind].set(self.inflight(kind))
 
     def tick(self, now: float) -> None:
         """Heartbeat the workers, bury the silent ones, give up items past deadline."""
@@ -190,7 +195,7 @@ class Dispatcher:
             self.metrics.results_discarded.labels(peer.kind, "unknown").inc()
             return
         if self.on_result(result):
-            self.metrics.results.labels(peer.kind).inc()
+            self._answered[peer.kind].inc()
         else:
             self.metrics.results_discarded.labels(peer.kind, "late").inc()
         self.on_released(held)
@@ -221,7 +226,7 @@ class Dispatcher:
         self.metrics.stage_latency.labels(held.header.stream, "queue").observe(wait_s)
         peer.inflight[held.key] = held
         self._affinity[(peer.kind, held.header.stream)] = peer.identity
-        self.metrics.items_dispatched.labels(peer.kind).inc()
+        self._dispatched[peer.kind].inc()
 
     def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
         # The peer may be gone (ROUTER_MANDATORY); heartbeat expiry cleans up after it.

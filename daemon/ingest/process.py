@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import zmq
 
+from daemon.allocator import keep_frame_buffers
 from daemon.ingest.sender import IngestSender
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
@@ -184,6 +185,7 @@ def _unblock(events: queue.Queue[object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     die_with_parent()
+    keep_frame_buffers()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print("usage: python -m daemon.ingest SPEC_JSON ENDPOINT", file=sys.stderr)

@@ -8,6 +8,7 @@ import json
 import logging
 import warnings
 
+from daemon.allocator import keep_frame_buffers
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
 
@@ -38,6 +39,7 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     die_with_parent()
+    keep_frame_buffers()
     setup_logging(args.log_level, f"worker[{args.kind}]")
     log = logging.getLogger("worker")
     import cv2

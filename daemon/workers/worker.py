@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import zmq
+from pydantic import TypeAdapter, ValidationError
 
 from daemon import protocol
 from daemon.security import secure_client
@@ -33,6 +34,7 @@ from daemon.workers.batching import Answer, BatchRunner
 from daemon.workers.executor import BatchThread
 
 log = logging.getLogger("worker")
+_OUTPUTS: TypeAdapter[dict[str, protocol.JsonValue]] = TypeAdapter(dict[str, protocol.JsonValue])
 EXIT_REFUSED = 2
 
 
@@ -184,20 +186,21 @@ class Worker:
     ) -> None:
         for pending, answer in zip(batch, answers, strict=True):
             header = pending.header
-            self._send(
-                sock,
-                protocol.Result(
-                    v=protocol.PROTOCOL_VERSION,
-                    stream=header.stream,
-                    modality=header.type,
-                    seq=header.seq,
-                    pts=header.pts,
-                    wall=header.wall,
-                    outputs=answer.outputs,
-                    errors=answer.errors,
-                    infer_s=seconds / len(batch),  # the batch's time, shared by its items
-                ),
-            )
+            fields = {
+                "v": protocol.PROTOCOL_VERSION,
+                "stream": header.stream,
+                "modality": header.type,
+                "seq": header.seq,
+                "pts": header.pts,
+                "wall": header.wall,
+                "infer_s": seconds / len(batch),  # the batch's time, shared by its items
+            }
+            try:
+                result = protocol.Result(outputs=answer.outputs, errors=answer.errors, **fields)
+            except ValidationError:  # an analyzer (a plugin, say) returned what JSON can't hold
+                outputs, errors = _json_outputs(answer)
+                result = protocol.Result(outputs=outputs, errors=errors, **fields)
+            self._send(sock, result)
 
     # -- messages -------------------------------------------------------------------
     def _on_message(self, frames: list[zmq.Frame]) -> int | None:
@@ -225,6 +228,19 @@ class Worker:
         # would wait forever. What cannot go now is moot: tandemd re-sends lost items.
         with contextlib.suppress(zmq.Again):
             sock.send(protocol.encode(msg), zmq.NOBLOCK)
+
+
+def _json_outputs(answer: Answer) -> tuple[protocol.Outputs, dict[str, str]]:
+    """The answer with each analyzer whose outputs are not JSON values turned into an
+    error for that analyzer alone."""
+    outputs, errors = {}, dict(answer.errors)
+    for name, values in answer.outputs.items():
+        try:
+            outputs[name] = _OUTPUTS.validate_python(values)
+        except ValidationError as exc:
+            log.error("%s returned outputs that are not JSON values: %s", name, exc.errors()[0])
+            errors[name] = f"outputs not JSON values: {exc.errors()[0]['loc']}"
+    return outputs, errors
 
 
 def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Frame) -> WorkItem:
