@@ -7,6 +7,15 @@ import json
 from pathlib import Path
 
 PREPROCESSOR = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+# The text and vision towers of the tiny CLIP and SigLIP.
+TEXT = {
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+}
+VISION = {**TEXT, "image_size": 32, "patch_size": 8}
+LABELS = {0: "person", 1: "car", 2: "dog"}  # of the tiny detectors
 
 
 def _preprocessor(path: Path, **extra: object) -> None:
@@ -31,8 +40,8 @@ def tiny_detr(path: Path) -> Path:
         encoder_ffn_dim=16,
         decoder_ffn_dim=16,
         num_queries=10,
-        id2label={0: "person", 1: "car", 2: "dog"},
-        label2id={"person": 0, "car": 1, "dog": 2},
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
     )
     DetrForObjectDetection(config).save_pretrained(path)
     _preprocessor(path, size={"height": 96, "width": 160})
@@ -71,26 +80,115 @@ def tiny_clip(path: Path) -> Path:
         vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt")
     ).save_pretrained(path)
     text = {
+        **TEXT,
         "vocab_size": len(vocab),
-        "hidden_size": 16,
-        "intermediate_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
         "max_position_embeddings": 32,
         "bos_token_id": 0,
         "eos_token_id": 1,
         "pad_token_id": 1,
     }
-    vision = {
-        "hidden_size": 16,
-        "intermediate_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "image_size": 32,
-        "patch_size": 8,
-    }
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(
+    CLIPModel(CLIPConfig(text_config=text, vision_config=VISION, projection_dim=8)).save_pretrained(
         path
     )
     _preprocessor(path, crop_size={"height": 32, "width": 32})
+    return path
+
+
+def tiny_rtdetr(path: Path) -> Path:
+    """RT-DETR: focal-loss scores (a sigmoid per class), pixels not normalized."""
+    from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrResNetConfig
+
+    backbone = RTDetrResNetConfig(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 16, 16],
+        depths=[1, 1, 1, 1],
+        layer_type="basic",
+        out_indices=[2, 3, 4],
+    )
+    config = RTDetrConfig(
+        backbone_config=backbone,
+        encoder_in_channels=[16, 16, 16],
+        encoder_hidden_dim=16,
+        encoder_ffn_dim=16,
+        encoder_attention_heads=2,
+        d_model=16,
+        decoder_in_channels=[16, 16, 16],
+        decoder_ffn_dim=16,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_n_points=1,
+        num_queries=10,
+        num_denoising=0,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+    )
+    RTDetrForObjectDetection(config).save_pretrained(path)
+    # As RT-DETR's own processor config: rescale only, no mean and std.
+    (path / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_processor_type": "RTDetrImageProcessor",
+                "do_normalize": False,
+                "do_rescale": True,
+                "rescale_factor": 1 / 255,
+                "size": {"height": 96, "width": 96},
+            }
+        )
+    )
+    return path
+
+
+def tiny_yolos(path: Path) -> Path:
+    """YOLOS: softmax with a "no object" class like DETR; a ViT, any input size."""
+    from transformers import YolosConfig, YolosForObjectDetection
+
+    config = YolosConfig(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=[64, 96],
+        patch_size=16,
+        num_detection_tokens=10,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+    )
+    YolosForObjectDetection(config).save_pretrained(path)
+    # As YOLOS's processor config: a shortest/longest edge, so the frame keeps its size.
+    _preprocessor(path, size={"shortest_edge": 800, "longest_edge": 1333})
+    return path
+
+
+def tiny_siglip(path: Path) -> Path:
+    """SigLIP with a fast tokenizer built with the tokenizers library: SigLIP's own
+    tokenizer class needs sentencepiece (not a dependency) and a trained spiece.model.
+    Like SigLIP's: a unigram model over Metaspace pieces, "</s>" appended and padded
+    with; prompts padded to the text model's 16 positions."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [(ch, -3.0) for ch in "abcdefghijklmnopqrstuvwxyz."]
+    pieces += [("\u2581" + word, -1.0) for word in ("a", "photo", "of", "person", "car", "room")]
+    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=2))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", 1)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        model_max_length=16,
+        pad_token="</s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+    ).save_pretrained(path)
+    ids = {"pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 1}
+    text = {**TEXT, "vocab_size": len(pieces), "max_position_embeddings": 16, **ids}
+    SiglipModel(SiglipConfig(text_config=text, vision_config=VISION)).save_pretrained(path)
+    # As SigLIP's processor config: the frame is squashed to the size, not cropped.
+    _preprocessor(
+        path, image_processor_type="SiglipImageProcessor", size={"height": 32, "width": 32}
+    )
     return path

@@ -117,10 +117,23 @@ class BatchRunner:
             answer.outputs[name] = result
             if result.get("gated") is True:
                 self.metrics.gated.labels(name).inc()
+            elif (unseen := _unseen_pixels(result.get("region"), item)) is not None:
+                self.metrics.region_frames.labels(name).inc()
+                self.metrics.region_pixels_saved.labels(name).inc(unseen)
 
     def _free_accelerator_memory(self) -> None:
         if self.runtime.is_cuda:
             torch.cuda.empty_cache()
+
+
+def _unseen_pixels(region: JsonValue, item: WorkItem) -> int | None:
+    """Pixels of the item outside the region a model saw ([x0, y0, x1, y1] in 0..1);
+    None when it saw the whole frame."""
+    if not isinstance(region, list) or len(region) != 4:
+        return None
+    x0, y0, x1, y1 = (float(v) if isinstance(v, int | float) else 0.0 for v in region)
+    height, width = item.tensor.shape[:2]
+    return round(height * width * (1 - (x1 - x0) * (y1 - y0)))
 
 
 def _by_input_size(items: list[WorkItem]) -> list[list[int]]:

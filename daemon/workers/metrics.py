@@ -50,6 +50,18 @@ class WorkerMetrics:
             ["analyzer"],
             registry=registry,
         )
+        self.region_frames = Counter(
+            "tandem_worker_region_frames_total",
+            "Frames a region-gated detector ran on the changed region only.",
+            ["analyzer"],
+            registry=registry,
+        )
+        self.region_pixels_saved = Counter(
+            "tandem_worker_region_pixels_saved_total",
+            "Pixels of region-gated frames the model did not see (the frame less the region).",
+            ["analyzer"],
+            registry=registry,
+        )
         self.accelerator_memory = Gauge(
             "tandem_worker_accelerator_memory_bytes",
             "Accelerator memory held by this worker's tensors (0 on the CPU).",

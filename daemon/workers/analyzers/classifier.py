@@ -6,7 +6,13 @@ from typing import ClassVar
 
 import torch
 
-from daemon.workers.analyzers.hf import FramePrep, fixed_size, load_model, preprocessor_config
+from daemon.workers.analyzers.hf import (
+    FramePrep,
+    center_crops,
+    fixed_size,
+    load_model,
+    preprocessor_config,
+)
 from daemon.workers.analyzers.model_base import ModelAnalyzer, Outputs
 from daemon.workers.analyzers.model_specs import ClassifierOptions
 from daemon.workers.device import Runtime
@@ -35,11 +41,12 @@ class ClassifierAnalyzer(ModelAnalyzer):
         config = preprocessor_config(options)
         self.size = square_input(self.model.config, config)
         self.prep = FramePrep(runtime, config)
+        self.crop = center_crops(config)
         self.multi_label = self.model.config.problem_type == "multi_label_classification"
         self.id2label = {int(k): str(v) for k, v in self.model.config.id2label.items()}
 
     def forward(self, frames: list[torch.Tensor]) -> list[Outputs]:
-        pixels = self.prep(frames, self.size, crop=True)
+        pixels = self.prep(frames, self.size, crop=self.crop)
         with self.runtime.autocast():
             logits = self.model(pixel_values=pixels).logits.float()
         probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)

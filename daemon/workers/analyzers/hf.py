@@ -77,6 +77,23 @@ def fixed_size(config: dict[str, Any], key: str = "size") -> tuple[int, int] | N
     return None
 
 
+def normalizes(config: dict[str, Any]) -> bool:
+    """Whether the processor subtracts the mean and divides by the std: its
+    do_normalize, else its class's default (off only for RT-DETR's)."""
+    processor = str(config.get("image_processor_type", ""))
+    return bool(config.get("do_normalize", not processor.startswith("RTDetr")))
+
+
+def center_crops(config: dict[str, Any]) -> bool:
+    """Whether the processor keeps the aspect ratio and crops the centre to a square (CLIP,
+    ConvNeXt) rather than squashing the frame to its size (ViT, SigLIP)."""
+    if "do_center_crop" in config:
+        return bool(config["do_center_crop"])
+    size = config.get("size")
+    shortest = isinstance(size, dict) and "shortest_edge" in size
+    return shortest or "crop_size" in config or "crop_pct" in config
+
+
 class FramePrep:
     """uint8 H x W x 3 frames -> normalized float N x 3 x h x w on the device."""
 
@@ -85,7 +102,10 @@ class FramePrep:
         device = runtime.device
         mean = config.get("image_mean", IMAGENET_MEAN)
         std = config.get("image_std", IMAGENET_STD)
-        self.rescale = float(config.get("rescale_factor", 1 / 255))
+        if not normalizes(config):  # RT-DETR takes pixels in 0..1 as they are
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        rescales = config.get("do_rescale", True)
+        self.rescale = float(config.get("rescale_factor", 1 / 255)) if rescales else 1.0
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._staging: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
@@ -94,7 +114,7 @@ class FramePrep:
         self, frames: list[torch.Tensor], size: tuple[int, int] | None, crop: bool = False
     ) -> torch.Tensor:
         """`size` (h, w): resize to it, or with `crop` resize the short side to fit and
-        take the centre (as CLIP and ViT processors do); None keeps the frame's size."""
+        take the centre (as CLIP's processor does); None keeps the frame's size."""
         batch = self._to_device(frames).permute(0, 3, 1, 2).to(torch.float32)
         if size is not None and tuple(batch.shape[2:]) != size:
             batch = _resize(batch, size, crop)

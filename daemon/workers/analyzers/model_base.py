@@ -1,16 +1,18 @@
 """What the model-backed analyzers share: batched analysis with the optional motion
-gate, single items as batches of one, and warm-up."""
+gate (whole frames, or for detectors the changed region), single items as batches of
+one, and warm-up."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import ClassVar
 
 import torch
 
 from daemon.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
-from daemon.workers.analyzers.gate import MotionGate
+from daemon.workers.analyzers.gate import Box, Decision, MotionGate, RegionRule
 from daemon.workers.analyzers.model_specs import ModelOptions
 from daemon.workers.analyzers.state import PerStream
 from daemon.workers.device import Runtime
@@ -25,32 +27,28 @@ class ModelAnalyzer(ABC):
 
     def __init__(self, options: ModelOptions, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.gate = (
-            MotionGate(options.gate_min_score, options.gate_pixel_threshold, options.gate_refresh_s)
-            if options.gate == "motion"
-            else None
-        )
+        self.gate = _gate(options)
         self._last: PerStream[Outputs] = PerStream()
 
     @abstractmethod
     def forward(self, frames: list[torch.Tensor]) -> list[Outputs]:
         """Outputs for frames of one size: one forward of the model."""
 
+    def forward_region(self, frame: torch.Tensor, region: Box, last: Outputs) -> Outputs:
+        """Outputs for `frame` from a forward on `region` only, with `last` (the
+        stream's last result) standing for the rest; for analyzers whose options allow
+        gate = "motion_regions"."""
+        raise NotImplementedError(f"{self.name} cannot look at a region only")
+
     def analyze(self, item: WorkItem) -> Outputs:
         return self.analyze_batch([item])[0]
 
     def analyze_batch(self, items: list[WorkItem]) -> list[Outputs]:
-        chosen = self._gated(items)
+        plan = self._gated(items)
+        whole = [i for i, d in enumerate(plan) if d.run and d.region is None]
         with torch.inference_mode():  # also when called outside a worker
-            ran = iter(self.forward([items[i].tensor for i in sorted(chosen)]) if chosen else [])
-        out: list[Outputs] = []
-        for i, item in enumerate(items):
-            if i in chosen:
-                result = {**next(ran), "gated": False}
-                self._last.put(item.stream, result)
-            else:  # no motion: the scene is as the model last saw it
-                result = {**(self._last.get(item.stream) or {}), "gated": True}
-            out.append(result)
+            ran = iter(self.forward([items[i].tensor for i in whole]) if whole else [])
+            out = [self._one(item, d, ran) for item, d in zip(items, plan, strict=True)]
         return out
 
     def warmup(self, batch_size: int) -> None:
@@ -59,15 +57,44 @@ class ModelAnalyzer(ABC):
             for n in sorted({1, batch_size}):
                 self.forward([frame] * n)
 
-    def _gated(self, items: list[WorkItem]) -> set[int]:
-        """Indices of the items that reach the model."""
+    def _one(self, item: WorkItem, decision: Decision, ran: Iterator[Outputs]) -> Outputs:
+        """The item's result, in stream order: a region forward needs the result before."""
+        last = self._last.get(item.stream)
+        if not decision.run:  # no motion: the scene is as the model last saw it
+            return {**(last or {}), "gated": True}
+        if decision.region is None:
+            result = {**next(ran), "gated": False}
+        else:
+            result = {
+                **self.forward_region(item.tensor, decision.region, last or {}),
+                "gated": False,
+            }
+        self._last.put(item.stream, result)
+        return result
+
+    def _gated(self, items: list[WorkItem]) -> list[Decision]:
+        """Per item: whether it reaches the model, and where the model looks."""
         if self.gate is None:
-            return set(range(len(items)))
-        chosen: set[int] = set()
+            return [Decision(True)] * len(items)
+        plan: list[Decision] = []
         answered: set[str] = set()
-        for i, item in enumerate(items):
+        for item in items:
             has_result = item.stream in answered or self._last.get(item.stream) is not None
-            if self.gate.wants(item, has_result):
-                chosen.add(i)
+            decision = self.gate.decide(item, has_result)
+            plan.append(decision)
+            if decision.run:
                 answered.add(item.stream)
-        return chosen
+        return plan
+
+
+def _gate(options: ModelOptions) -> MotionGate | None:
+    if options.gate == "none":
+        return None
+    rule = None
+    if options.gate == "motion_regions":
+        rule = RegionRule(
+            options.gate_region_margin, options.gate_region_min_side, options.gate_region_max_area
+        )
+    return MotionGate(
+        options.gate_min_score, options.gate_pixel_threshold, options.gate_refresh_s, rule
+    )

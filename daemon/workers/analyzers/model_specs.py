@@ -4,7 +4,7 @@ or transformers imported here: config validation imports this module."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -24,13 +24,27 @@ class ModelOptions(Options):
     allow_download: bool = False
     # Cascade: with gate = "motion", a frame reaches the model only when enough of it
     # changed since the stream's last frame; the others repeat the stream's last result.
-    gate: Literal["none", "motion"] = "none"
+    # "motion_regions" (detectors only) also shows the model just the changed region.
+    gate: Literal["none", "motion", "motion_regions"] = "none"
     gate_min_score: float = Field(0.002, ge=0, le=1)  # share of pixels changed
     gate_pixel_threshold: int = Field(25, ge=1, le=255)
     gate_refresh_s: float = Field(10.0, gt=0)  # run the model at least this often anyway
+    gate_region_margin: float = Field(0.1, ge=0, le=0.5)  # of the frame's side
+    gate_region_min_side: float = Field(0.25, gt=0, le=1)  # share of each side, at least
+    gate_region_max_area: float = Field(0.5, gt=0, le=1)  # larger: the whole frame runs
+
+    regions: ClassVar[bool] = False  # whether the analyzer can look at a region only
+
+    @field_validator("gate")
+    @classmethod
+    def _regions_supported(cls, gate: str) -> str:
+        if gate == "motion_regions" and not cls.regions:
+            raise ValueError('"motion_regions" is for object detection only; use "motion"')
+        return gate
 
 
 class DetectorOptions(ModelOptions):
+    regions: ClassVar[bool] = True
     threshold: float = Field(0.5, ge=0, le=1)  # detections scoring below are dropped
     max_detections: int = Field(20, ge=0, le=300)
     size: tuple[int, int] | None = None  # model input (height, width); None: keep the frame's
@@ -76,6 +90,7 @@ MODEL_SPECS = [
             "scores": "array",
             "boxes": "array",
             "count_*": "integer",
+            "region": "array?",  # [x0, y0, x1, y1] in 0..1 that the model saw; null: all
             "gated": "boolean",
         },
     ),

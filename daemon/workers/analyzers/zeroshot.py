@@ -11,6 +11,7 @@ from daemon.workers.analyzers.classifier import square_input
 from daemon.workers.analyzers.hf import (
     FramePrep,
     ModelLoadError,
+    center_crops,
     load_model,
     preprocessor_config,
 )
@@ -41,6 +42,7 @@ class ZeroShotAnalyzer(ModelAnalyzer):
         config = preprocessor_config(options)
         self.size = square_input(self.model.config.vision_config, config)
         self.prep = FramePrep(runtime, config)
+        self.crop = center_crops(config)
         self.keys = [f"p_{slug(label)}" for label in options.labels]
         self.text = self._encode_labels()
 
@@ -55,16 +57,26 @@ class ZeroShotAnalyzer(ModelAnalyzer):
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model {self.options.model!r}: no tokenizer: {exc}") from None
+        except ImportError as exc:  # SigLIP's own tokenizer needs sentencepiece
+            first = str(exc).strip().splitlines()[0]
+            raise ModelLoadError(f"model {self.options.model!r}: tokenizer: {first}") from None
         prompts = [self.options.template.format(label) for label in self.options.labels]
-        padding = "max_length" if self.siglip else True
-        tokens = tokenizer(prompts, padding=padding, return_tensors="pt").to(self.runtime.device)
+        # Prompts are cut to the text model's positions. SigLIP pools its text at the last
+        # position and was trained on prompts padded to the full length: pad to that.
+        tokens = tokenizer(
+            prompts,
+            padding="max_length" if self.siglip else True,
+            max_length=int(self.model.config.text_config.max_position_embeddings),
+            truncation=True,
+            return_tensors="pt",
+        ).to(self.runtime.device)
         with torch.inference_mode():
             text: torch.Tensor = _features(self.model.get_text_features(**tokens)).float()
         normalized: torch.Tensor = text / text.norm(dim=-1, keepdim=True)
         return normalized
 
     def forward(self, frames: list[torch.Tensor]) -> list[Outputs]:
-        pixels = self.prep(frames, self.size, crop=True)
+        pixels = self.prep(frames, self.size, crop=self.crop)
         with self.runtime.autocast():
             image = _features(self.model.get_image_features(pixel_values=pixels)).float()
         image = image / image.norm(dim=-1, keepdim=True)
