@@ -102,6 +102,9 @@ class WorkerPoolConfig(_Section):
     count: Annotated[int, Field(ge=0, le=64)] | Literal["auto", "per_gpu"] = 1
     capacity: int = Field(4, ge=1, le=256)  # items one worker holds at once (its credit)
     analyzers: list[str] = Field(min_length=1)  # defaults per kind, below
+    # Of those, the ones that run on a stream only while an event rule's enable_analyzer
+    # action has switched them on for it (a cascade: a voice wakes speech recognition).
+    on_demand: list[str] = Field(default_factory=list)
     # Per-analyzer options, e.g. [workers.vision.options.motion] pixel_threshold = 30.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     threads: int = Field(1, ge=1, le=64)  # torch threads per worker process
@@ -117,6 +120,13 @@ class WorkerPoolConfig(_Section):
     max_wait_ms: float = Field(0.0, ge=0, le=10000)
     # Each local worker serves its own /metrics on metrics_port + n; unset: none.
     metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _on_demand_are_configured(self) -> Self:
+        for name in self.on_demand:
+            if name not in self.analyzers:
+                raise ValueError(f"on_demand: {name!r} is not in analyzers")
+        return self
 
     @model_validator(mode="after")
     def _batches_can_fill(self) -> Self:
@@ -290,11 +300,14 @@ class Config(_Section):
     @model_validator(mode="after")
     def _rules_name_configured_analyzers(self) -> Self:
         configured: dict[str, dict[str, str]] = {}
+        on_demand: set[str] = set()
         for kind, modality in (("vision", "video"), ("audio", "audio")):
-            for name in getattr(self.workers, kind).analyzers:
+            pool = getattr(self.workers, kind)
+            for name in pool.analyzers:
                 spec = analyzers.spec_for(name, modality)  # type: ignore[arg-type]
                 configured[name] = dict(spec.outputs)
-        check_rules(self.events, configured)
+            on_demand.update(pool.on_demand)
+        check_rules(self.events, configured, on_demand)
         return self
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,13 @@ class Pipeline:
             ).inc(),
         )
         self.requested_fps: dict[str, float] = {}  # streams whose fps a cascade raised
-        self.requested_analyzers: dict[str, set[str]] = {}  # woken per stream
+        # On-demand analyzers switched on per stream, with how many actions hold each on.
+        self.requested_analyzers: dict[str, Counter[str]] = {}
+        # Analyzers that run on a stream's items only while a cascade has them on.
+        self.on_demand = {
+            "video": frozenset(config.workers.vision.on_demand),
+            "audio": frozenset(config.workers.audio.on_demand),
+        }
 
     def _fuser(self, s: StreamConfig) -> StreamFuser:
         fusion = self.config.fusion
@@ -167,10 +174,18 @@ class Pipeline:
         if objective is not None:
             held.deadline = held.header.wall + objective
         h = held.header
+        update: dict[str, Any] = {}
         if h.sender_wall is not None:
             # Fusion publishes the mapping; workers need not see it.
             self.sender_offset[h.stream] = h.sender_wall - h.pts
-            held.header = h = h.model_copy(update={"sender_wall": None})
+            update["sender_wall"] = None
+        asleep = self.on_demand[h.type]
+        if asleep and h.stream in self.requested_analyzers:
+            asleep = asleep - self.requested_analyzers[h.stream].keys()
+        if asleep:
+            update["skip"] = sorted(asleep)
+        if update:
+            held.header = h = h.model_copy(update=update)
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
         self.dispatcher.enqueue(held)
 
@@ -227,6 +242,7 @@ class Pipeline:
     def remove_stream(self, stream: str) -> None:
         for state in (self.fusers, self.timelines, self.objectives, self._wanted):
             state.pop(stream, None)
+        self.requested_analyzers.pop(stream, None)
         for extra in (self.sender_offset, self.last_record, self._ending):
             extra.pop(stream, None)
         self.stages.forget(stream)
@@ -253,10 +269,12 @@ class Pipeline:
         log.info("stream %s: analysis fps %s (%s)", stream, fps, reason)
 
     def request_analyzer(self, stream: str, analyzer: str, on: bool, reason: str) -> None:
-        """A cascade switches an analyzer on or off for the stream. Recorded here; the
-        dispatch side applies `requested_analyzers` once workers support it."""
-        woken = self.requested_analyzers.setdefault(stream, set())
-        (woken.add if on else woken.discard)(analyzer)
+        """A cascade switches an on-demand analyzer on or off for the stream: items that
+        reach tandemd from now on list it in `skip` (for the workers) unless it is on."""
+        woken = self.requested_analyzers.setdefault(stream, Counter())
+        woken[analyzer] += 1 if on else -1
+        if woken[analyzer] <= 0:
+            del woken[analyzer]
         log.info("stream %s: analyzer %s %s (%s)", stream, analyzer, "on" if on else "off", reason)
 
     def active_events(self, stream: str | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_IMAGE_SIDE = 8192
 MAX_AUDIO_SAMPLES = 192000 * 60
 MAX_AUDIO_CHANNELS = 8
@@ -41,6 +41,7 @@ class VideoItem(BaseMessage):
     shape: tuple[int, int, int]
     dtype: Literal["uint8"] = "uint8"
     sender_wall: float | None = None  # the source's own wall clock (RTCP), when known
+    skip: list[str] = Field(default_factory=list, max_length=64)  # on-demand analyzers off
 
     def payload_bytes(self) -> int:
         h, w, c = self.shape
@@ -60,6 +61,7 @@ class AudioItem(BaseMessage):
     shape: tuple[int] | tuple[int, int]
     dtype: Literal["float32"] = "float32"
     sender_wall: float | None = None  # the source's own wall clock (RTCP), when known
+    skip: list[str] = Field(default_factory=list, max_length=64)  # on-demand analyzers off
 
     @property
     def duration(self) -> float:
@@ -201,9 +203,12 @@ class ProtocolError(Exception):
 
 
 def encode(msg: BaseMessage) -> bytes:
-    if isinstance(msg, VideoItem | AudioItem) and msg.sender_wall is None:
-        # Absent rather than null: workers of an older install do not know the field.
-        return msg.model_dump_json(exclude={"sender_wall"}).encode()
+    if isinstance(msg, VideoItem | AudioItem):
+        # Absent rather than null or empty: workers of an older install know neither field.
+        unset = {"sender_wall"} if msg.sender_wall is None else set()
+        if not msg.skip:
+            unset.add("skip")
+        return msg.model_dump_json(exclude=unset).encode()
     return msg.model_dump_json().encode()
 
 

@@ -34,7 +34,8 @@ height = 120
 count = 1
 [workers.audio]
 count = 1
-analyzers = ["level"]
+analyzers = ["level", "silence"]
+on_demand = ["silence"]
 [fusion]
 max_actions_per_minute = 1
 [publish]
@@ -46,7 +47,7 @@ name = "moving"
 min_duration_s = 0.4
 when = {{analyzer = "motion", output = "score", op = "gt", value = 0.001}}
 actions = [{{do = "raise_fps", fps = 10, for_s = 60}},
-           {{do = "enable_analyzer", analyzer = "level", for_s = 60}}]
+           {{do = "enable_analyzer", analyzer = "silence", for_s = 60}}]
 [[events]]
 name = "quiet"
 when = {{analyzer = "level", output = "rms_dbfs", op = "lt", value = -60}}

@@ -190,6 +190,39 @@ def test_action_naming_an_unconfigured_analyzer_fails_at_load() -> None:
     assert msg.startswith("c.toml: events[0].actions[0].analyzer: 'transcribe' is not in")
     msg = config_error([{"name": "a", "when": BLACK, "actions": [{"do": "reboot"}]}])
     assert "events[0].actions[0]" in msg
+    always_on = {"do": "enable_analyzer", "analyzer": "black"}
+    msg = config_error([{"name": "a", "when": BLACK, "actions": [always_on]}])
+    assert msg.startswith("c.toml: events[0].actions[0].analyzer: 'black' runs on every item")
+
+
+def test_on_demand_names_a_configured_analyzer() -> None:
+    raw = {"workers": {"vision": {"analyzers": ["motion"], "on_demand": ["blur"]}}}
+    with pytest.raises(ConfigError, match=r"workers.vision: on_demand: 'blur' is not in analyzers"):
+        parse_config(raw, source="c.toml")
+
+
+def test_the_same_action_again_extends_it_and_is_undone_once() -> None:
+    from daemon.fusion.actions import Cascades, EnableAnalyzer
+
+    now = [0.0]
+    switched: list[bool] = []
+    cascades = Cascades(
+        10,
+        lambda s, fps, why: None,
+        lambda s, a, on, why: switched.append(on),
+        lambda s, a, outcome: None,
+        clock=lambda: now[0],
+    )
+    asr = EnableAnalyzer(do="enable_analyzer", analyzer="transcribe", for_s=30)
+    cascades.on_event_start("cam", "speech", [asr])
+    now[0] = 20.0
+    cascades.on_event_start("cam", "speech", [asr])  # lasts until 50 s now
+    now[0] = 35.0
+    cascades.tick()
+    assert switched == [True]
+    now[0] = 50.0
+    cascades.tick()
+    assert switched == [True, False]
 
 
 def test_workers_never_import_fusion() -> None:

@@ -43,7 +43,11 @@ def hostile_messages(n: int, seed: int = 7) -> tuple[list[list[bytes]], dict[str
             lambda: [b"\xff", *[rng.randbytes(rng.randrange(1, 512)) for _ in range(3)]],
         ],
         "version": [
-            lambda: [json.dumps({"v": rng.randrange(2, 99), "type": "heartbeat"}).encode()]
+            lambda: [
+                json.dumps(
+                    {"v": PROTOCOL_VERSION + rng.randrange(1, 99), "type": "heartbeat"}
+                ).encode()
+            ]
         ],
         "size": [lambda: [json.dumps(video).encode(), bytes(rng.choice([0, 1, 299, 301, 5000]))]],
     }

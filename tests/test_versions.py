@@ -30,7 +30,7 @@ def test_old_worker_is_refused_naming_both_versions() -> None:
         disp.handle_incoming()
     reply = json.loads(old.recv())
     assert reply["type"] == "refuse"
-    assert "protocol version 0, this side speaks 1" in reply["reason"]
+    assert f"protocol version 0, this side speaks {protocol.PROTOCOL_VERSION}" in reply["reason"]
     assert not disp.peers
     assert (
         metrics.registry.get_sample_value(
@@ -57,7 +57,7 @@ def test_worker_refused_by_tandemd_exits_2_with_the_reason() -> None:
     try:
         assert router.poll(60_000, zmq.POLLIN), "the worker never registered"
         identity, _ = router.recv_multipart()
-        reason = "protocol version 1, this side speaks 2; upgrade the worker"
+        reason = "protocol version 2, this side speaks 3; upgrade the worker"
         refuse = protocol.Refuse(v=protocol.PROTOCOL_VERSION, reason=reason)
         router.send_multipart([identity, protocol.encode(refuse)])
         _, stderr = worker.communicate(timeout=30)

@@ -165,14 +165,15 @@ class FakeTandemd:
     def register(self) -> protocol.Register:
         msg = self.recv()
         assert isinstance(msg, protocol.Register)
-        welcome = protocol.Welcome(v=1, heartbeat_ms=100, liveness=3)
+        welcome = protocol.Welcome(v=protocol.PROTOCOL_VERSION, heartbeat_ms=100, liveness=3)
         self.sock.send_multipart([self.identity, protocol.encode(welcome)])
         return msg
 
     def send(self, item: WorkItem) -> None:
         array = item.tensor.numpy()
-        header = protocol.VideoItem(v=1, stream=item.stream, seq=item.seq, pts=item.pts,
-                                    duration=0.2, wall=time.time(), shape=array.shape)  # fmt: skip
+        header = protocol.VideoItem(v=protocol.PROTOCOL_VERSION, stream=item.stream,
+                                    seq=item.seq, pts=item.pts, duration=0.2,
+                                    wall=time.time(), shape=array.shape)  # fmt: skip
         self.sock.send_multipart([self.identity, protocol.encode(header), array.tobytes()])
 
     def results(self, n: int) -> list[protocol.Result]:

@@ -161,7 +161,7 @@ def tiny_yolos(path: Path) -> Path:
 
 def tiny_siglip(path: Path) -> Path:
     """SigLIP with a fast tokenizer built with the tokenizers library: SigLIP's own
-    tokenizer class needs sentencepiece (not a dependency) and a trained spiece.model.
+    tokenizer class needs a trained spiece.model (save_sentencepiece_tokenizer below).
     Like SigLIP's: a unigram model over Metaspace pieces, "</s>" appended and padded
     with; prompts padded to the text model's 16 positions."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -192,3 +192,47 @@ def tiny_siglip(path: Path) -> Path:
         path, image_processor_type="SiglipImageProcessor", size={"height": 32, "width": 32}
     )
     return path
+
+
+def save_sentencepiece_tokenizer(path: Path, vocab_size: int) -> None:
+    """SigLIP's own tokenizer (SiglipTokenizer: SentencePiece, "</s>" appended and padded
+    with), its spiece.model trained here on a few words, saved into `path`."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import SiglipTokenizer
+
+    words = [
+        "a",
+        "photo",
+        "of",
+        "a",
+        "person",
+        "car",
+        "room",
+        "standing",
+        "by",
+        "the",
+        "parked",
+        "in",
+        "rain",
+        "dog",
+        "cat",
+    ]
+    sentences = [" ".join(words[i:] + words[:i]) for i in range(len(words))] * 5
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    spiece = path / "spiece.model"
+    spiece.write_bytes(model.getvalue())
+    SiglipTokenizer(vocab_file=str(spiece), model_max_length=16).save_pretrained(path)

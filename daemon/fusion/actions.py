@@ -4,9 +4,10 @@
     [[events.actions]]  do = "enable_analyzer", analyzer = "transcribe", for_s = 60
 
 `raise_fps` asks for the stream's video analysis fps to go up for `for_s` seconds (then
-back); `enable_analyzer` switches a configured analyzer on for the stream for `for_s`
-(e.g. a person or voice activity wakes speech recognition). The hooks that carry them out
-are the pipeline's (`request_fps`, `request_analyzer`). Every stream has a ceiling:
+back); `enable_analyzer` switches an on-demand analyzer (`workers.*.on_demand`) on for the
+stream for `for_s` (e.g. a person or voice activity wakes speech recognition). The hooks
+that carry them out are the pipeline's (`request_fps`, `request_analyzer`). The same
+action started again while it runs is extended, not applied twice. Every stream has a ceiling:
 at most `fusion.max_actions_per_minute` actions started per rolling minute; the rest are
 refused. Both outcomes are counted (`tandem_actions_total{outcome}`), and so is every
 expiry.
@@ -80,13 +81,16 @@ class Cascades:
                 self._count(stream, action.do, "refused")
                 continue
             recent.append(now)
+            self._count(stream, action.do, "done")
+            running = next(
+                (r for r in self._running if r.stream == stream and r.action == action), None
+            )
+            if running is not None:  # the same action again: it lasts longer, applied once
+                running.until = now + action.for_s
+                continue
             reason = f"event {event}"
             self._apply(stream, action, reason, on=True)
-            self._running = [
-                r for r in self._running if not (r.stream == stream and r.action == action)
-            ]
             self._running.append(_Running(stream, action, reason, now + action.for_s))
-            self._count(stream, action.do, "done")
 
     def tick(self) -> None:
         """Undo the actions whose time is up."""

@@ -139,9 +139,12 @@ def leaves(node: Node, path: str = "when") -> Iterator[tuple[str, Condition]]:
         yield from leaves(node.not_, f"{path}.not")
 
 
-def check_rules(rules: list[EventRule], analyzers: dict[str, dict[str, str]]) -> None:
+def check_rules(
+    rules: list[EventRule], analyzers: dict[str, dict[str, str]], on_demand: set[str]
+) -> None:
     """Every condition names a configured analyzer and, where its outputs are declared, one
-    of them. `analyzers`: name -> declared outputs (empty when undeclared)."""
+    of them; every enable_analyzer action one that is on demand. `analyzers`: name ->
+    declared outputs (empty when undeclared)."""
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
@@ -152,6 +155,12 @@ def check_rules(rules: list[EventRule], analyzers: dict[str, dict[str, str]]) ->
                 raise ValueError(
                     f"events[{i}].actions[{j}].analyzer: {action.analyzer!r} is not in "
                     "workers.vision.analyzers or workers.audio.analyzers"
+                )
+            if isinstance(action, EnableAnalyzer) and action.analyzer not in on_demand:
+                raise ValueError(
+                    f"events[{i}].actions[{j}].analyzer: {action.analyzer!r} runs on every "
+                    "item already; list it in its pool's on_demand (workers.vision.on_demand "
+                    "or workers.audio.on_demand) to have it run only when enabled"
                 )
         trees = [("when", rule.when)] + ([("until", rule.until)] if rule.until else [])
         for root, tree in trees:

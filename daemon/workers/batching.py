@@ -53,15 +53,20 @@ class BatchRunner:
         answers = [Answer() for _ in items]
         with inference(self.runtime):
             for analyzer in self.analyzers:
+                # An on-demand analyzer sees only the items of streams it is switched on for.
+                wanted = [i for i, item in enumerate(items) if analyzer.name not in item.skip]
+                if not wanted:
+                    continue
                 started = time.perf_counter()
                 if isinstance(analyzer, BatchAnalyzer):
-                    for group in _by_input_size(items):
+                    for group in _by_input_size(items, wanted):
                         results = self._batched(analyzer, [items[i] for i in group])
                         for i, result in zip(group, results, strict=True):
                             self._store(answers[i], analyzer.name, result, items[i])
                 else:
-                    for item, answer in zip(items, answers, strict=True):
-                        self._store(answer, analyzer.name, self._single(analyzer, item), item)
+                    for i in wanted:
+                        result = self._single(analyzer, items[i])
+                        self._store(answers[i], analyzer.name, result, items[i])
                 self.metrics.inference.labels(analyzer.name).observe(time.perf_counter() - started)
         self.metrics.items.inc(len(items))
         self.metrics.accelerator_memory.set(self.runtime.memory_bytes())
@@ -136,9 +141,9 @@ def _unseen_pixels(region: JsonValue, item: WorkItem) -> int | None:
     return round(height * width * (1 - (x1 - x0) * (y1 - y0)))
 
 
-def _by_input_size(items: list[WorkItem]) -> list[list[int]]:
-    """Indices of the items grouped by tensor shape, each group in arrival order."""
+def _by_input_size(items: list[WorkItem], indices: list[int]) -> list[list[int]]:
+    """Those indices of the items grouped by tensor shape, each group in arrival order."""
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i, item in enumerate(items):
-        groups[tuple(item.tensor.shape)].append(i)
+    for i in indices:
+        groups[tuple(items[i].tensor.shape)].append(i)
     return list(groups.values())

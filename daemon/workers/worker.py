@@ -253,6 +253,7 @@ def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Fra
             header.pts,
             torch.from_numpy(array),
             duration=header.duration,
+            skip=frozenset(header.skip),
         )
     samples = torch.from_numpy(np.frombuffer(payload.buffer, dtype=np.float32))
     channels = None
@@ -260,5 +261,12 @@ def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Fra
         channels = samples.reshape(header.shape).T  # (channels, n): a view, no copy
         samples = channels.mean(dim=0)
     return WorkItem(
-        header.stream, "audio", header.seq, header.pts, samples, header.rate, channels=channels
+        header.stream,
+        "audio",
+        header.seq,
+        header.pts,
+        samples,
+        header.rate,
+        channels=channels,
+        skip=frozenset(header.skip),
     )

@@ -29,6 +29,7 @@ class WorkItem:
     rate: int = 0  # audio sample rate
     duration: float = 0.0  # video: the sampling interval in seconds (0 = unknown)
     channels: torch.Tensor | None = None  # audio with more than one channel: (channels, n)
+    skip: frozenset[str] = frozenset()  # on-demand analyzers not switched on for the stream
 
 
 class Analyzer(Protocol):
