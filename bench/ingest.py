@@ -83,7 +83,8 @@ def _throughput(mode: str, path: Path, streams: int, clip_frames: int) -> float:
 def run(quick: bool) -> list[Row]:
     counts = (1, 2) if quick else (1, 2, 4, 8)
     modes = ("default",) if quick else ("default", "fps5", "every")
-    seconds, repeats = (1.0, 1) if quick else (4.0, 2)
+    # Long enough to time (a 1 s 1080p clip decodes in a tenth of a second); best of 2.
+    seconds, repeats = (3.0, 2) if quick else (6.0, 2)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
         for name, size in RESOLUTIONS.items():
