@@ -47,8 +47,11 @@ def _clip(path: Path, size: tuple[int, int], seconds: float) -> Path:
 def _decode(mode: str, path: str, barrier: Any, results: Any) -> None:
     import av
 
+    from daemon.allocator import keep_frame_buffers
     from streams import SourceSpec, SourceStats, open_source
 
+    if mode != "bare":
+        keep_frame_buffers()  # as the ingest process does (daemon/ingest/process.py)
     barrier.wait()
     start = time.perf_counter()
     if mode == "bare":
