@@ -1,8 +1,9 @@
 """What a user would write instead of tandem: one Python process per stream, each with
 cv2.VideoCapture reading the same live-paced H.264 clip as bench/e2e.py, keeping every
 6th frame (5 of 30 fps, the default config's rate), resizing it to 640x360 with
-cv2.resize, and calling tandem's own MotionAnalyzer class inline (the default vision
-analyzer, the same code tandem's vision worker runs).
+cv2.resize, and running the default vision analyzers inline: config.toml's
+[workers.vision] analyzers with their options (motion, black, frozen, faces, persons),
+built by tandem's own registry, the same code tandem's vision worker runs.
 
 It does less than tandem: no audio (cv2.VideoCapture cannot read it), no fusion, no
 publishing, no metrics. torch is limited to one thread per process (a naive script would
@@ -43,12 +44,15 @@ def _stream(path: str, warmup_s: float, measure_s: float, barrier: Any, out: Any
     import cv2
     import torch
 
+    from bench.live import default_workers
+    from daemon.workers.analyzers import build
     from daemon.workers.analyzers.base import WorkItem
-    from daemon.workers.analyzers.motion import MotionAnalyzer
 
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # as tandem's workers: one stream per process, one core each
     cap = cv2.VideoCapture(path)
-    motion = MotionAnalyzer()
+    vision = default_workers()["vision"]
+    analyzers = build(vision["analyzers"], "video", vision.get("options", {}))
     every = round(SOURCE_FPS / ANALYSIS_FPS)
     barrier.wait(timeout=120)
     t0 = time.monotonic()
@@ -72,7 +76,8 @@ def _stream(path: str, warmup_s: float, measure_s: float, barrier: Any, out: Any
             item = WorkItem(
                 "s", "video", i // every, i / SOURCE_FPS, torch.from_numpy(rgb), 0, every / 30
             )
-            motion.analyze(item)
+            for analyzer in analyzers:
+                analyzer.analyze(item)
             if capture >= measure_from:
                 latencies.append(time.monotonic() - capture)
                 analysed += 1
@@ -92,7 +97,7 @@ def baseline_trial(
     # A fork server that imported torch, cv2 and the analyzer once, and never ran torch
     # ops: each stream process starts in milliseconds instead of importing torch again.
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "cv2", "daemon.workers.analyzers.motion"])
+    ctx.set_forkserver_preload(["torch", "cv2", "daemon.workers.analyzers", "bench.live"])
     barrier, out = ctx.Barrier(n), ctx.Queue()
     procs = [
         ctx.Process(target=_stream, args=(path, warmup_s, measure_s, barrier, out), daemon=True)
@@ -115,7 +120,7 @@ def baseline_trial(
     return Trial(n, held, p50, p99, f"analysed {analysed}/{expected}, p99 {p99:.3f} s")
 
 
-START = 16  # measured: both hold 16 360p30 streams here; doubling from there
+START = 1  # the default vision set costs ~70 ms a frame: a few streams per core
 
 
 def held(resolution: str, quick: bool) -> tuple[int, int]:

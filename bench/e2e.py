@@ -1,6 +1,7 @@
 """End to end: the most real-time 360p30 and 720p30 streams one tandemd holds on this
-machine with the default analyzers (config.toml's [workers]: motion; level, loudness,
-silence, clipping, vad, mel), and p50/p99 capture-to-publish latency at half that load.
+machine with the default analyzers (config.toml's [workers]: motion, black, frozen,
+faces, persons; level, loudness, silence, clipping, vad, mel, onset), and p50/p99
+capture-to-publish latency at half that load.
 
 Each trial is a real tandemd subprocess on a generated config with N live streams (the
 same H.264 + AAC clip served at its own rate, see bench/live.py), measured after a
@@ -13,7 +14,7 @@ warm-up. "Held" means, over the measured interval:
 - p99 of the fused records' latency_s (capture of the window's newest item to publish)
   under 1 s.
 The reference is bench/baseline.py (one cv2.VideoCapture process per stream with the
-motion analyzer inline), searched in the same run with its trials interleaved with
+same vision analyzers inline), searched in the same run with its trials interleaved with
 tandem's, one by one, so both sides see the same background load (the machine is shared).
 """
 
@@ -168,7 +169,7 @@ def run(quick: bool) -> list[Row]:
                 f"e2e {resolution}30 streams held, default analyzers ({bracket(ours, ours_hi)})",
                 ours,
                 "streams",
-                f"cv2 process per stream, motion inline ({bracket(ref, ref_hi)})",
+                f"cv2 process per stream, same vision analyzers inline ({bracket(ref, ref_hi)})",
                 ref,
             )
         )
