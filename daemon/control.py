@@ -84,6 +84,9 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
                 "state": state,
                 "rates": rates.per_second(s.id),
                 "latency_s": record.get("latency_s") if record else None,
+                # What cascades changed for now: the fps asked for, on-demand analyzers on.
+                "requested_fps": service.pipeline.requested_fps.get(s.id),
+                "analyzers_on": sorted(service.pipeline.requested_analyzers.get(s.id, {})),
             }
         )
     workers = [

@@ -59,9 +59,13 @@ def render(s: dict[str, Any]) -> str:
     for st in s["streams"]:
         r = st["rates"]
         latency = "-" if st["latency_s"] is None else f"{st['latency_s']:.3f} s"
+        cascades = [f"{a} on" for a in st.get("analyzers_on", [])]
+        if st.get("requested_fps"):
+            cascades.insert(0, f"fps {st['requested_fps']:g}")
         lines.append(
             f"{st['id']:<20} {st['state']:<13} {r.get('video_in', 0):>8.1f} "
             f"{r.get('audio_in', 0):>8.1f} {r.get('records', 0):>9.1f} {latency}"
+            + (f"  (cascade: {', '.join(cascades)})" if cascades else "")
         )
     lines += ["", f"{'WORKER':<28} {'KIND':<7} {'INFLIGHT':>8} LAST HEARD  ANALYZERS"]
     for w in s["workers"]:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon import protocol
+from daemon.publishing.control import ask
 from daemon.publishing.subscriber import Subscriber
 from daemon.workers.analyzers import WorkItem, build
 from daemon.workers.batching import BatchRunner
@@ -62,16 +63,21 @@ actions = [{{do = "enable_analyzer", analyzer = "blur", for_s = {ON_FOR_S}}}]
 def test_a_sound_wakes_an_on_demand_vision_analyzer_for_a_while(tandemd, tmp_path) -> None:
     pub, port = free_port(), free_port()
     windows: list[tuple[float, bool]] = []  # (window start, blur ran in it)
+    status_said: set[tuple[str, ...]] = set()  # `tandem status`: the stream's analyzers_on
+    control = f"ipc://{tmp_path}/run/control.sock"
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused.cam"]) as sub:
         daemon = tandemd(config(tmp_path, pub, port))
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (not windows or windows[-1][0] < 12):
-            for _topic, record in sub.records(timeout_s=1.0):
+            for _topic, record in sub.records(timeout_s=0.2):
                 validate("fused", record)
                 if record["video"]["results"]:
                     blur = "blur" in record["video"]["analyzers"]
                     windows.append((record["window"]["start"], blur))
                 break
+            if windows:
+                [stream] = ask(control, {"type": "status"})["streams"]
+                status_said.add(tuple(stream["analyzers_on"]))
     assert windows and windows[-1][0] >= 12, daemon.log()
     assert all(not blur for start, blur in windows if start + 1 <= TONE_AT_S), windows
     woken = [start for start, blur in windows if blur]
@@ -87,6 +93,7 @@ def test_a_sound_wakes_an_on_demand_vision_analyzer_for_a_while(tandemd, tmp_pat
         lambda: metric(port, "tandem_actions_total", outcome="expired", **labels) == 1, 5
     )
     assert "stream cam: analyzer blur on (event tone)" in daemon.log()
+    assert status_said == {(), ("blur",)}
 
 
 def test_the_runner_skips_an_analyzer_only_for_the_items_that_say_so() -> None:
@@ -121,3 +128,22 @@ def _frame(k: int):  # type: ignore[no-untyped-def]
     import torch
 
     return torch.from_numpy(moving_square(k, 64, 48))
+
+
+def test_tandem_status_names_what_cascades_changed() -> None:
+    from daemon.status import render
+
+    stream = {"id": "cam", "state": "running", "rates": {}, "latency_s": 0.1}
+    status = {
+        "pid": 1,
+        "uptime_s": 5.0,
+        "ready": True,
+        "healthy": True,
+        "streams": [stream | {"requested_fps": 10.0, "analyzers_on": ["transcribe"]}],
+        "workers": [],
+        "queues": {},
+        "processes": [],
+    }
+    assert "(cascade: fps 10, transcribe on)" in render(status)
+    status["streams"] = [stream | {"requested_fps": None, "analyzers_on": []}]
+    assert "cascade" not in render(status)
