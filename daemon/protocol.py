@@ -172,6 +172,13 @@ class Result(BaseMessage):
     infer_s: float = Field(ge=0)
 
 
+class Results(BaseMessage):
+    """A worker's answers to a batch of items, one message for the lot."""
+
+    type: Literal["results"] = "results"
+    results: list[Result] = Field(min_length=1, max_length=4096)
+
+
 Message = Annotated[
     VideoItem
     | AudioItem
@@ -186,7 +193,8 @@ Message = Annotated[
     | Welcome
     | Refuse
     | Heartbeat
-    | Result,
+    | Result
+    | Results,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

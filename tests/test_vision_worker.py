@@ -182,6 +182,8 @@ class FakeTandemd:
             msg = self.recv()
             if isinstance(msg, protocol.Result):
                 out.append(msg)
+            elif isinstance(msg, protocol.Results):
+                out.extend(msg.results)
         return out
 
     def close(self) -> None:

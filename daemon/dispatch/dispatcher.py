@@ -156,12 +156,13 @@ class Dispatcher:
         if peer is None:
             # Not registered (declared dead, or tandemd restarted): it notices our silence
             # and registers again. Its late answers are not used.
-            if isinstance(msg, protocol.Result):
-                self.metrics.results_discarded.labels(KIND_OF[msg.modality], "unknown").inc()
+            for result in _results(msg):
+                self.metrics.results_discarded.labels(KIND_OF[result.modality], "unknown").inc()
             return
         peer.last_heard = time.monotonic()
-        if isinstance(msg, protocol.Result):
-            self._on_result(peer, msg)
+        if isinstance(msg, protocol.Result | protocol.Results):
+            for result in _results(msg):
+                self._on_result(peer, result)
         elif not isinstance(msg, protocol.Heartbeat):
             self._reject(identity, protocol.ProtocolError("unexpected", msg.type))
 
@@ -245,3 +246,10 @@ class Dispatcher:
                     v=protocol.PROTOCOL_VERSION, reason=f"{exc.detail}; upgrade the worker"
                 ),
             )
+
+
+def _results(msg: protocol.Message) -> list[protocol.Result]:
+    """The answers a message carries: a batch's, one, or none."""
+    if isinstance(msg, protocol.Results):
+        return msg.results
+    return [msg] if isinstance(msg, protocol.Result) else []
