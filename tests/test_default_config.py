@@ -41,7 +41,7 @@ def test_watch_gets_ten_records_from_the_default_config(tmp_path) -> None:
         assert b'tandem_fused_records_total{stream="testsrc"}' in metrics
 
         children = children_of(daemon.proc.pid)
-        assert len(children) == 4  # two ingest processes, two workers
+        assert len(children) == 5  # two ingest processes, two vision workers, one audio
         daemon.proc.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
         assert daemon.proc.wait(10) == 0
         assert not [pid for pid in children if alive(pid)]
