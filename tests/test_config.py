@@ -88,7 +88,7 @@ def test_embedded_default_config_is_valid() -> None:
     assert [s.format for s in config.streams] == ["lavfi", "lavfi"]
     assert config.publish.endpoint == "tcp://127.0.0.1:7701"
     assert (config.metrics.host, config.metrics.port) == ("127.0.0.1", 9310)
-    assert config.workers.vision.count == 1 and config.workers.audio.count == 1
+    assert config.workers.vision.count == 2 and config.workers.audio.count == 1
 
 
 def test_check_config_accepts_the_default() -> None:
