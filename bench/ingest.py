@@ -5,13 +5,15 @@ run, with N streams decoded in parallel by N processes (one per stream, as tande
 Rows per resolution and stream count: source frames per second summed over the streams
 (the clip's frames over the time to get through it). "default" is the shipped stream
 config: analysis at 5 fps, frames the analysis rate skips are not converted and, where
-the codec allows, not decoded (non-reference frames); "fps 5, all decoded" turns that
+the codec allows, not decoded (non-reference frames), decoder threads as tandemd's
+"auto" gives them (cores over streams, slice threads); "fps 5, all decoded" turns that
 skipping off; "every frame" converts all 30 frames a second, the worst case.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from fractions import Fraction
@@ -44,11 +46,11 @@ def _clip(path: Path, size: tuple[int, int], seconds: float) -> Path:
     return path
 
 
-def _decode(mode: str, path: str, barrier: Any, results: Any) -> None:
+def _decode(mode: str, path: str, streams: int, barrier: Any, results: Any) -> None:
     import av
 
     from daemon.allocator import keep_frame_buffers
-    from streams import SourceSpec, SourceStats, open_source
+    from streams import SourceSpec, SourceStats, auto_decode_threads, open_source
 
     if mode != "bare":
         keep_frame_buffers()  # as the ingest process does (daemon/ingest/process.py)
@@ -60,7 +62,17 @@ def _decode(mode: str, path: str, barrier: Any, results: Any) -> None:
     else:
         stats = SourceStats()
         fps = 30.0 if mode == "every" else 5.0
-        spec = SourceSpec("bench", path, audio=False, fps=fps, skip_nonref=mode == "default")
+        # decode_threads "auto" as tandemd resolves it for this many streams on this host
+        threads = auto_decode_threads(streams, len(os.sched_getaffinity(0)))
+        spec = SourceSpec(
+            "bench",
+            path,
+            audio=False,
+            fps=fps,
+            skip_nonref=mode == "default",
+            decode_threads=threads,
+            slice_threads=True,
+        )
         for _ in open_source(spec, stats):
             pass
         frames = 0  # the clip's frames, known to the caller: skipped ones count as covered
@@ -71,7 +83,7 @@ def _throughput(mode: str, path: Path, streams: int, clip_frames: int) -> float:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(streams), ctx.Queue()
     procs = [
-        ctx.Process(target=_decode, args=(mode, str(path), barrier, results))
+        ctx.Process(target=_decode, args=(mode, str(path), streams, barrier, results))
         for _ in range(streams)
     ]
     for proc in procs:

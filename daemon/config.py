@@ -68,7 +68,9 @@ class StreamConfig(_Section):
     loop: bool = False  # mode = "file": start over at the end, media time carries on
     start_offset_s: float = Field(0.0, ge=0)  # seek here first (files); media time 0 is here
     hwaccel: Literal["none", "cuda"] = "none"  # cuda: NVDEC if a GPU is there, else software
-    decode_threads: int = Field(1, ge=0, le=16)  # 1 per stream process is cheapest; 0 = auto
+    # "auto": the cores shared out over the video streams, as slice threads (no delay);
+    # 1: one single-threaded decoder; 0: FFmpeg's choice (frame threading); N: N threads.
+    decode_threads: Annotated[int, Field(ge=0, le=16)] | Literal["auto"] = "auto"
     skip_nonref: bool = True  # don't decode non-reference frames when fps <= source fps / 3
     # A live source is reopened after an error or its end, forever, waiting between
     # attempts an exponential backoff from reconnect_min_s to reconnect_max_s with jitter.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from daemon.fusion.fuser import StreamFuser
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from daemon.stages import StageClock
-from streams import SourceSpec
+from streams import SourceSpec, auto_decode_threads
 
 if TYPE_CHECKING:
     from daemon.dispatch.dispatcher import Dispatcher
@@ -116,6 +117,10 @@ class Pipeline:
     def ingest_argument(self, stream_id: str) -> str:
         """The JSON argument of the stream's ingest process."""
         s = next(s for s in self.config.streams if s.id == stream_id)
+        threads = s.decode_threads
+        if threads == "auto":
+            videos = sum(1 for other in self.config.streams if other.video)
+            threads = auto_decode_threads(videos, len(os.sched_getaffinity(0)))
         spec = SourceSpec(
             stream_id=s.id,
             url=s.url,
@@ -139,7 +144,8 @@ class Pipeline:
             loop=s.loop,
             start_offset_s=s.start_offset_s,
             hwaccel=s.hwaccel,
-            decode_threads=s.decode_threads,
+            decode_threads=threads,
+            slice_threads=s.decode_threads == "auto",
             skip_nonref=s.skip_nonref,
             reconnect_min_s=s.reconnect_min_s,
             reconnect_max_s=s.reconnect_max_s,

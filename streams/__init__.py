@@ -6,7 +6,7 @@ stream's whole life with reconnects), and keeps each stream's `Health` state mac
 Who sends them where is the daemon's business.
 """
 
-from streams.decode import SourceError
+from streams.decode import SourceError, auto_decode_threads
 from streams.health import STATES, Health, IllegalTransitionError, State, Transition
 from streams.live import Finished, Interrupted, Opened, run_stream
 from streams.sampling import AnalysisRate
@@ -29,6 +29,7 @@ __all__ = [
     "State",
     "Transition",
     "VideoFrame",
+    "auto_decode_threads",
     "open_source",
     "run_stream",
 ]

@@ -74,6 +74,13 @@ def _cuda_problem() -> str:
     return ""
 
 
+def auto_decode_threads(video_streams: int, cores: int) -> int:
+    """Decoder threads per stream when the config says "auto": the cores shared out over
+    the video streams, at least one. With fewer streams than cores a high-resolution
+    stream would otherwise leave cores idle; with more, threads per stream only cost."""
+    return max(1, cores // max(1, video_streams))
+
+
 def configure_video(spec: SourceSpec, stream: av.VideoStream) -> None:
     """Decoder threads, and skipping frames the analysis rate cannot need."""
     ctx = stream.codec_context
@@ -81,7 +88,7 @@ def configure_video(spec: SourceSpec, stream: av.VideoStream) -> None:
     # (PERF-NOTES: frame threading costs more CPU per frame and adds latency).
     ctx.thread_count = spec.decode_threads
     if spec.decode_threads != 1:
-        ctx.thread_type = "AUTO"
+        ctx.thread_type = "SLICE" if spec.slice_threads else "AUTO"
     rate = _rate(stream)
     if spec.skip_nonref and rate is not None and spec.fps <= rate * SKIP_NONREF_MAX_SHARE:
         ctx.skip_frame = "NONREF"

@@ -39,6 +39,7 @@ class SourceSpec:
     start_offset_s: float = 0.0  # seek here first; media time 0 is this point
     hwaccel: HwAccel = "none"  # "cuda": NVDEC when a GPU is present, else software
     decode_threads: int = 1  # 1: one single-threaded decoder per stream process; 0: auto
+    slice_threads: bool = False  # decode_threads > 1 split frames (slices), never delay them
     skip_nonref: bool = True  # skip non-reference frames when the analysis fps allows
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
