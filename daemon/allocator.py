@@ -4,8 +4,8 @@ ZeroMQ allocates a new buffer for every message it receives. glibc serves blocks
 its mmap threshold (128 KiB at start, a 360p RGB frame is 675 KiB) with a fresh mmap
 and returns them with munmap, and trims the heap top back to the kernel at 128 KiB
 free: either way every frame's pages are faulted in and zeroed again. That costs more
-than the copy off the socket (bench/transport.py: tcp throughput to a worker rose from
-about 0.6 to 0.8 of raw pyzmq). So blocks up to 32 MiB come from the heap, and up to
+than the copy off the socket (bench/transport.py: tcp throughput of 720p frames to a
+worker rose by about a quarter). So blocks up to 32 MiB come from the heap, and up to
 `KEEP_FREE_BYTES` of freed heap stay mapped for the next frames: the price is at most
 that much extra resident memory per heap arena of a process.
 """
