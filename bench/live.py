@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import children_of, free_port  # the tests' own: one copy of each
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720)}
@@ -66,12 +67,6 @@ def clip(resolution: str, seconds: float) -> Path:
         path = Path(_tmp.name) / f"{resolution}-{seconds:g}s.mp4"
         _clips[key] = encode_clip(path, seconds=seconds, width=width, height=height, fps=30)
     return _clips[key]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -124,10 +119,14 @@ class Setup:
 
     def config(self) -> str:
         lines = [f'runtime_dir = "{self.run_dir}/run"', "[log]", "digest_s = 0"]
-        for sid, path in self.streams.items():
-            lines += [
-                "[[streams]]",
-                f'id = "{sid}"',
+        for sid, keys in self.stream_tables().items():
+            lines += ["[[streams]]", f'id = "{sid}"', *keys]
+        return "\n".join(lines + self.workers_and_outputs()) + "\n"
+
+    def stream_tables(self) -> dict[str, list[str]]:
+        """Each stream's keys but its id: a file served live at its own rate."""
+        return {
+            sid: [
                 f'url = "{path}"',
                 'mode = "live"',
                 'pace = "realtime"',
@@ -136,7 +135,8 @@ class Setup:
                 "height = 360",
                 self.extra_stream_keys,
             ]
-        return "\n".join(lines + self.workers_and_outputs()) + "\n"
+            for sid, path in self.streams.items()
+        }
 
     def workers_and_outputs(self) -> list[str]:
         """The config.toml worker tables, and results and metrics on this setup's ports."""
@@ -153,20 +153,6 @@ class Setup:
             "[metrics]",
             f"port = {self.metrics_port}",
         ]
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            out.append(int(entry.name))
-    return out
 
 
 class Tandemd:

@@ -52,12 +52,9 @@ class Setup(_Setup):
         super().__init__({}, run_dir)
         self.ports = ports
 
-    def config(self) -> str:
-        lines = [f'runtime_dir = "{self.run_dir}/run"', "[log]", "digest_s = 0"]
-        for sid, port in self.ports.items():
-            lines += [
-                "[[streams]]",
-                f'id = "{sid}"',
+    def stream_tables(self) -> dict[str, list[str]]:
+        return {
+            sid: [
                 f'url = "udp://127.0.0.1:{port}?localaddr=127.0.0.1"',
                 'format = "mpegts"',
                 'mode = "live"',
@@ -70,7 +67,8 @@ class Setup(_Setup):
                 "reconnect_min_s = 0.5",
                 "reconnect_max_s = 2.0",
             ]
-        return "\n".join(lines + self.workers_and_outputs()) + "\n"
+            for sid, port in self.ports.items()
+        }
 
 
 def sender(path: Path, port: int) -> subprocess.Popen[bytes]:
