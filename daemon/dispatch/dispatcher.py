@@ -160,8 +160,8 @@ class Dispatcher:
                 self.metrics.results_discarded.labels(KIND_OF[result.modality], "unknown").inc()
             return
         peer.last_heard = time.monotonic()
-        if isinstance(msg, protocol.Result | protocol.Results):
-            for result in _results(msg):
+        if results := _results(msg):  # a `results` message is never empty
+            for result in results:
                 self._on_result(peer, result)
         elif not isinstance(msg, protocol.Heartbeat):
             self._reject(identity, protocol.ProtocolError("unexpected", msg.type))
