@@ -228,7 +228,7 @@ class Pipeline:
         h = held.header
         if reason == "stale":
             self.metrics.dropped.labels(h.stream, h.type, reason).inc()
-            self.degrader.on_stale(h.stream)
+            self.degrader.on_stale(h.stream, h.type)
         else:
             self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
         fuser = self.fusers.get(h.stream)  # None: the stream was removed (reload)

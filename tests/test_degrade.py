@@ -37,7 +37,7 @@ def test_lowest_priority_first_down_to_its_floor_then_the_next() -> None:
     t = 0.0
     for _ in range(4):
         t += EVAL_S
-        degrader.on_stale("hi")
+        degrader.on_stale("hi", "video")
         degrader.tick(t)
     # lo: 8 -> 4 -> 2 (its floor, a quarter), then mid.
     assert calls == [("lo", 4.0), ("lo", 2.0), ("mid", 4.0), ("mid", 2.0)]
@@ -49,7 +49,7 @@ def test_no_stale_drops_no_action_and_calm_restores_highest_priority_first() -> 
     degrader.tick(t)
     assert calls == []
     for _ in range(3):
-        degrader.on_stale("a")
+        degrader.on_stale("a", "video")
         t += EVAL_S
         degrader.tick(t)
     assert calls == [("b", 4.0), ("b", 2.0), ("a", 4.0)]  # a file stream is never touched
@@ -60,6 +60,21 @@ def test_no_stale_drops_no_action_and_calm_restores_highest_priority_first() -> 
     t += CALM_S
     degrader.tick(t)
     assert calls == [("a", 8.0), ("b", 4.0)]
+
+
+def test_audio_stale_drops_leave_video_fps_alone() -> None:
+    # Halving video fps relieves the vision pool only; a stuck audio worker must not cost
+    # every stream its video analysis.
+    degrader, calls = make([stream("a", 0)])
+    t = 0.0
+    for _ in range(3):
+        degrader.on_stale("a", "audio")
+        t += EVAL_S
+        degrader.tick(t)
+    assert calls == []
+    degrader.on_stale("a", "video")
+    degrader.tick(t + EVAL_S)
+    assert calls == [("a", 4.0)]
 
 
 def test_min_fps_above_fps_is_a_config_error() -> None:

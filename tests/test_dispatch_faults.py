@@ -219,3 +219,6 @@ def test_records_keep_coming_marked_partial_with_the_audio_worker_stopped(tandem
     gaps = [b["published_at"] - a["published_at"] for a, b in itertools.pairwise(late)]
     assert max(gaps) < 1.0 + max_delay_s + 0.5
     assert metric(port, "tandem_fused_partial_records_total", stream="cam") >= 3
+    # The audio pool is stuck, not the vision pool: video keeps its full analysis rate.
+    assert metric(port, "tandem_degrade_actions_total", stream="cam", direction="down") == 0
+    assert metric(port, "tandem_stream_analysis_fps", stream="cam") == 5

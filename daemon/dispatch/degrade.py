@@ -1,8 +1,10 @@
 """The overload policy: when the workers cannot hold every live stream, the lowest
 priority streams lose analysis fps first, instead of every stream lagging.
 
-Overloaded means items were dropped as stale (older than their stream's latency
-objective) in the last evaluation period. Each period with drops halves the analysis
+Overloaded means video items were dropped as stale (older than their stream's latency
+objective) in the last evaluation period. Audio drops do not count: lowering a stream's
+video fps gives the audio workers nothing back, so a stuck or slow audio pool is left to
+its own drop counters instead of costing every stream its video analysis. Each period with drops halves the analysis
 fps of one stream: the lowest `priority`, and among equals the one analysed fastest,
 never below its floor (`min_fps`, default a quarter of `fps`). After `CALM_S` without a
 stale drop, the highest priority degraded stream gets twice its fps back, up to its
@@ -65,8 +67,9 @@ class Degrader:
     def remove(self, stream: str) -> None:
         self.rates.pop(stream, None)
 
-    def on_stale(self, stream: str) -> None:
-        self._stale += 1
+    def on_stale(self, stream: str, modality: str) -> None:
+        if modality == "video":
+            self._stale += 1
 
     def tick(self, now: float) -> None:
         if now - self._last_eval < EVAL_S:
