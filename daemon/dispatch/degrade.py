@@ -4,9 +4,10 @@ priority streams lose analysis fps first, instead of every stream lagging.
 Overloaded means video items were dropped as stale (older than their stream's latency
 objective) in the last evaluation period. Audio drops do not count: lowering a stream's
 video fps gives the audio workers nothing back, so a stuck or slow audio pool is left to
-its own drop counters instead of costing every stream its video analysis. Each period with drops halves the analysis
-fps of one stream: the lowest `priority`, and among equals the one analysed fastest,
-never below its floor (`min_fps`, default a quarter of `fps`). After `CALM_S` without a
+its own drop counters instead of costing every stream its video analysis.
+
+Each period with drops halves the analysis fps of one stream: the lowest `priority`, and
+among equals the one analysed fastest, never below its floor (`min_fps`, default a quarter of `fps`). After `CALM_S` without a
 stale drop, the highest priority degraded stream gets twice its fps back, up to its
 configured rate; if that overloads the workers again, it is lowered again.
 """
