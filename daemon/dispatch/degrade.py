@@ -7,9 +7,10 @@ video fps gives the audio workers nothing back, so a stuck or slow audio pool is
 its own drop counters instead of costing every stream its video analysis.
 
 Each period with drops halves the analysis fps of one stream: the lowest `priority`, and
-among equals the one analysed fastest, never below its floor (`min_fps`, default a quarter of `fps`). After `CALM_S` without a
-stale drop, the highest priority degraded stream gets twice its fps back, up to its
-configured rate; if that overloads the workers again, it is lowered again.
+among equals the one analysed fastest, never below its floor (`min_fps`, default a
+quarter of `fps`). After `CALM_S` without a stale drop, the highest priority degraded
+stream gets twice its fps back, up to its configured rate; if that overloads the workers
+again, it is lowered again.
 """
 
 from __future__ import annotations
