@@ -22,6 +22,7 @@ import zmq
 from daemon import protocol
 from daemon.dispatch.peers import Held, WorkerPeer
 from daemon.dispatch.queues import StreamQueues
+from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
 
@@ -74,8 +75,7 @@ class Dispatcher:
 
     # -- loop hooks ----------------------------------------------------------------
     def handle_incoming(self) -> None:
-        while self.sock.poll(0, zmq.POLLIN):
-            frames = self.sock.recv_multipart(copy=False)
+        for frames in waiting(self.sock):
             identity = frames[0].bytes
             try:
                 msg, _ = protocol.decode(frames[1:])

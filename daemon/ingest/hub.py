@@ -17,6 +17,7 @@ import zmq
 
 from daemon import protocol
 from daemon.dispatch.peers import Held
+from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
 
@@ -110,8 +111,7 @@ class IngestHub:
             self._send(link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
 
     def handle_incoming(self) -> None:
-        while self.sock.poll(0, zmq.POLLIN):
-            frames = self.sock.recv_multipart(copy=False)
+        for frames in waiting(self.sock):
             identity = frames[0].bytes
             link = self.links.get(identity.decode(errors="replace"))
             try:

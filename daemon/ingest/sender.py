@@ -16,6 +16,7 @@ from typing import Any, Literal
 import zmq
 
 from daemon import protocol
+from daemon.inbox import waiting
 from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame
 
 log = logging.getLogger("ingest")
@@ -103,8 +104,8 @@ class IngestSender:
     def pump(self, timeout_ms: int) -> None:
         """Read credits and stop requests, then send what the credit allows."""
         if self.sock.poll(timeout_ms, zmq.POLLIN):
-            while self.sock.poll(0, zmq.POLLIN):
-                self._on_message(self.sock.recv_multipart())
+            for frames in waiting(self.sock, copy=True):
+                self._on_message(frames)
         while self.credit > 0 and (self._video or self._audio):
             self._send_item(self._next_item())
             self.credit -= 1

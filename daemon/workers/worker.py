@@ -28,6 +28,7 @@ import zmq
 from pydantic import TypeAdapter, ValidationError
 
 from daemon import protocol
+from daemon.inbox import waiting
 from daemon.security import secure_client
 from daemon.workers.analyzers import Modality, WorkItem
 from daemon.workers.batching import Answer, BatchRunner
@@ -125,8 +126,8 @@ class Worker:
         while not self.stopping:
             events = dict(poller.poll(self._poll_ms(last_sent)))
             if sock in events:
-                while sock.poll(0, zmq.POLLIN):
-                    code = self._on_message(sock.recv_multipart(copy=False))
+                for frames in waiting(sock):
+                    code = self._on_message(frames)
                     if code is not None:
                         return code
                 last_heard = time.monotonic()
