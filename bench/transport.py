@@ -121,11 +121,13 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
         )
         disp.enqueue(Held(header, frame, time.monotonic()))
     while answered < count:
-        if not worker.is_alive() or time.monotonic() - deadline > 300:
-            raise RuntimeError(f"bench transport: worker gone after {answered}/{count}")
         disp.dispatch()
         if sock.poll(100, zmq.POLLIN):
             disp.handle_incoming()
+        elif not worker.is_alive() or time.monotonic() - deadline > 300:
+            # Checked only when nothing came: a wait(2) per turn is the harness's cost,
+            # not the transport's, and the raw reference pays none.
+            raise RuntimeError(f"bench transport: worker gone after {answered}/{count}")
     seconds = time.perf_counter() - start
     worker.terminate()
     worker.join()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import zmq
+from prometheus_client import Histogram
 
 from daemon import protocol
 from daemon.dispatch.peers import Held, WorkerPeer
@@ -59,6 +60,8 @@ class Dispatcher:
         self._answered = {k: metrics.results.labels(k) for k in KINDS}
         self._queued = {k: metrics.queued.labels(k) for k in KINDS}
         self._inflight = {k: metrics.inflight.labels(k) for k in KINDS}
+        # Per stream, filled as streams appear (their series are never removed).
+        self._queue_latency: dict[str, Histogram] = {}
 
     # -- state ---------------------------------------------------------------------
     def enqueue(self, held: Held) -> None:
@@ -224,7 +227,13 @@ class Dispatcher:
             return
         held.sends += 1
         wait_s = time.monotonic() - held.received_at  # stage "queue" (daemon/stages.py)
-        self.metrics.stage_latency.labels(held.header.stream, "queue").observe(wait_s)
+        stream = held.header.stream
+        latency = self._queue_latency.get(stream)
+        if latency is None:
+            latency = self._queue_latency[stream] = self.metrics.stage_latency.labels(
+                stream, "queue"
+            )
+        latency.observe(wait_s)
         peer.inflight[held.key] = held
         self._affinity[(peer.kind, held.header.stream)] = peer.identity
         self._dispatched[peer.kind].inc()
