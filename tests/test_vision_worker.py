@@ -23,6 +23,7 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from daemon import protocol
+from daemon.workers import worker as worker_module
 from daemon.workers.analyzers import WorkItem, build, registry
 from daemon.workers.batching import BatchRunner
 from daemon.workers.device import make_runtime
@@ -33,6 +34,7 @@ from tests.tiny_vision_models import tiny_detr
 
 PLUGIN = '''
 """A third-party analyzer plugin for tandem's tests."""
+import threading
 import time
 from typing import ClassVar
 
@@ -55,6 +57,7 @@ class Flaky:
     def __init__(self, options: FlakyOptions) -> None:
         self.options = options
         self.batches: list[int] = []
+        self.threads: list[str] = []  # the thread each batch ran on
 
     def analyze(self, item):
         return self.analyze_batch([item])[0]
@@ -64,6 +67,7 @@ class Flaky:
             raise torch.cuda.OutOfMemoryError(f"{len(items)} items do not fit")
         time.sleep(self.options.sleep_s)
         self.batches.append(len(items))
+        self.threads.append(threading.current_thread().name)
         if self.options.garbage:
             return [{"mean": object()} for i in items]
         return [{"mean": float(i.tensor.float().mean())} for i in items]
@@ -169,11 +173,12 @@ class FakeTandemd:
         self.sock.send_multipart([self.identity, protocol.encode(welcome)])
         return msg
 
-    def send(self, item: WorkItem) -> None:
+    def send(self, item: WorkItem, skip: list[str] | None = None) -> None:
         array = item.tensor.numpy()
         header = protocol.VideoItem(v=protocol.PROTOCOL_VERSION, stream=item.stream,
                                     seq=item.seq, pts=item.pts, duration=0.2,
-                                    wall=time.time(), shape=array.shape)  # fmt: skip
+                                    wall=time.time(), shape=array.shape,
+                                    skip=skip or [])  # fmt: skip
         self.sock.send_multipart([self.identity, protocol.encode(header), array.tobytes()])
 
     def results(self, n: int) -> list[protocol.Result]:
@@ -243,6 +248,52 @@ def test_heartbeats_flow_during_a_long_batch(plugin: None) -> None:
     assert result.outputs["flaky"]["mean"] > 0
     # A 1 s batch with 100 ms heartbeats: tandemd's liveness (3 missed) never runs out.
     assert during >= 3
+
+
+def one_at_a_time(tandemd: FakeTandemd, frames: list[WorkItem], skip: list[str]) -> None:
+    for item in frames:
+        tandemd.send(item, skip)
+        tandemd.results(1)
+
+
+def test_short_batches_move_to_the_loop_and_a_new_analyzer_set_starts_on_the_thread(
+    plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The threshold is raised so that the rule, not this machine's speed, decides.
+    monkeypatch.setattr(worker_module, "INLINE_MAX_S", 5.0)
+    flaky, motion = build(["flaky", "motion"], "video", {"flaky": {"fits": 8}})
+    runner = BatchRunner([flaky, motion], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    tandemd = FakeTandemd()
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
+    n = worker_module.INLINE_AFTER
+    frames = items(n + 3, 1)
+    try:
+        tandemd.register()
+        one_at_a_time(tandemd, frames[: n + 2], skip=["motion"])
+        one_at_a_time(tandemd, frames[n + 2 :], skip=[])  # on-demand motion switched on
+    finally:
+        worker.request_stop()
+        tandemd.close()
+    on_thread = [name == "batches" for name in flaky.threads]
+    # n batches of {flaky} on the batch thread, then on the loop; {flaky, motion} is new.
+    assert on_thread == [True] * n + [False, False] + [True], flaky.threads
+
+
+def test_batches_longer_than_the_threshold_stay_on_the_thread(
+    plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "INLINE_MAX_S", 0.005)
+    (slow,) = build(["flaky"], "video", {"flaky": {"fits": 8, "sleep_s": 0.01}})
+    runner = BatchRunner([slow], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    tandemd = FakeTandemd()
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
+    try:
+        tandemd.register()
+        one_at_a_time(tandemd, items(worker_module.INLINE_AFTER + 4, 1), skip=[])
+    finally:
+        worker.request_stop()
+        tandemd.close()
+    assert set(slow.threads) == {"batches"}
 
 
 def test_outputs_json_cannot_hold_are_that_analyzers_error_not_a_crash(plugin: None) -> None:

@@ -4,8 +4,11 @@ It holds at most `capacity` items (tandemd never sends more), gathers them into 
 (up to `max_batch` items or `max_wait_ms` after the oldest arrived, whichever comes
 first), runs each batch on a thread of its own while this loop keeps heartbeating and
 gathering, answers each item with one result, and re-registers by itself when tandemd
-goes silent. A batch only fills when `capacity >= max_batch`; with twice that, the next
-batch gathers while the current one runs.
+goes silent. A batch whose analyzers ran quickly the last few times runs on this loop
+instead: for a short batch, waking the batch thread and taking the answers back costs
+more than the batch itself, and a stall that short cannot cost a heartbeat. A batch only
+fills when `capacity >= max_batch`; with twice that, the next batch gathers while the
+current one runs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from daemon.workers.executor import BatchThread
 log = logging.getLogger("worker")
 _OUTPUTS: TypeAdapter[dict[str, protocol.JsonValue]] = TypeAdapter(dict[str, protocol.JsonValue])
 EXIT_REFUSED = 2
+INLINE_MAX_S = 0.02  # a batch this short can run on the loop thread (heartbeats are >= 0.1 s)
+INLINE_AFTER = 8  # ...once the last this many batches of the same analyzers were that short
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,9 @@ class Worker:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._pending: deque[Pending] = deque()
         self._batches: BatchThread[Batch, tuple[Batch, list[Answer], float]] | None = None
+        # Seconds of the latest batches, per set of analyzers that ran (on-demand analyzers
+        # switch on and off per stream, and a batch with a heavy one is not a short batch).
+        self._recent: dict[frozenset[str], deque[float]] = {}
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopping = True
@@ -135,7 +143,11 @@ class Worker:
                 self._send_answers(sock, *self._batches.take())
             now = time.monotonic()
             if not self._batches.busy and self._batch_ready(now):
-                self._batches.submit(self._take_batch())
+                batch = self._take_batch()
+                if self._runs_inline(batch):
+                    self._send_answers(sock, *self._run_batch(batch))
+                else:
+                    self._batches.submit(batch)
             if now - last_sent >= self.heartbeat_s:
                 # Until tandemd welcomes us, every heartbeat slot re-sends the registration.
                 self._send(sock, self._beat())
@@ -176,6 +188,16 @@ class Worker:
         n = min(self.batching.max_batch, len(self._pending))
         return [self._pending.popleft() for _ in range(n)]
 
+    def _analyzers_of(self, batch: Batch) -> frozenset[str]:
+        """The analyzers that run on at least one item of the batch."""
+        return frozenset(
+            a.name for a in self.runner.analyzers if any(a.name not in p.header.skip for p in batch)
+        )
+
+    def _runs_inline(self, batch: Batch) -> bool:
+        recent = self._recent.get(self._analyzers_of(batch))
+        return recent is not None and len(recent) == INLINE_AFTER and max(recent) < INLINE_MAX_S
+
     def _run_batch(self, batch: Batch) -> tuple[Batch, list[Answer], float]:
         """On the batch thread: the items' answers and the seconds they took."""
         started = time.perf_counter()
@@ -185,6 +207,8 @@ class Worker:
     def _send_answers(
         self, sock: zmq.Socket[bytes], batch: Batch, answers: list[Answer], seconds: float
     ) -> None:
+        key = self._analyzers_of(batch)
+        self._recent.setdefault(key, deque(maxlen=INLINE_AFTER)).append(seconds)
         results = [
             _result(pending.header, answer, seconds / len(batch))  # the batch's time, shared
             for pending, answer in zip(batch, answers, strict=True)
