@@ -14,6 +14,7 @@ from typing import Any
 import zmq
 
 MAX_PER_TURN = 1024
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: no enum arithmetic per receive
 
 
 def waiting(
@@ -22,6 +23,21 @@ def waiting(
     """The messages `sock` holds now, oldest first, at most `limit` of them."""
     for _ in range(limit):
         try:
-            yield sock.recv_multipart(zmq.NOBLOCK, copy=copy)
+            if copy:
+                yield sock.recv_multipart(_NOBLOCK)
+            else:
+                yield _frames(sock)
         except zmq.Again:
             return
+
+
+def _frames(sock: zmq.Socket[Any]) -> list[zmq.Frame]:
+    # A received frame knows whether more follow: no getsockopt(RCVMORE) per part, as
+    # pyzmq's recv_multipart does. A message's parts arrive together, so only the first
+    # receive can raise Again.
+    frame = sock.recv(_NOBLOCK, copy=False)
+    frames = [frame]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames.append(frame)
+    return frames
