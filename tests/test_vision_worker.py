@@ -10,12 +10,14 @@ so the worker's real halving and retry code runs on a machine without a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -202,6 +204,21 @@ def run_worker(runner: BatchRunner, endpoint: str, policy: BatchPolicy, capacity
     return worker
 
 
+@contextlib.contextmanager
+def serving(analyzers: list[Any], capacity: int = 1) -> Iterator[FakeTandemd]:
+    """A worker on a thread of this process (one item a batch), registered with a
+    FakeTandemd."""
+    runner = BatchRunner(analyzers, make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    tandemd = FakeTandemd()
+    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity)
+    try:
+        tandemd.register()
+        yield tandemd
+    finally:
+        worker.request_stop()
+        tandemd.close()
+
+
 def test_frames_of_several_streams_reach_one_forward(tmp_path: Path) -> None:
     detr = tiny_detr(tmp_path / "detr")
     analyzers = build(["objects", "motion"], "video", {"objects": {"model": str(detr)}})
@@ -233,18 +250,11 @@ def test_frames_of_several_streams_reach_one_forward(tmp_path: Path) -> None:
 
 def test_heartbeats_flow_during_a_long_batch(plugin: None) -> None:
     (slow,) = build(["flaky"], "video", {"flaky": {"fits": 8, "sleep_s": 1.0}})
-    runner = BatchRunner([slow], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
-    tandemd = FakeTandemd()
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
-    try:
-        tandemd.register()
+    with serving([slow]) as tandemd:
         tandemd.send(items(1, 1)[0])
         before = tandemd.heartbeats
         (result,) = tandemd.results(1)
         during = tandemd.heartbeats - before
-    finally:
-        worker.request_stop()
-        tandemd.close()
     assert result.outputs["flaky"]["mean"] > 0
     # A 1 s batch with 100 ms heartbeats: tandemd's liveness (3 missed) never runs out.
     assert during >= 3
@@ -262,18 +272,11 @@ def test_short_batches_move_to_the_loop_and_a_new_analyzer_set_starts_on_the_thr
     # The threshold is raised so that the rule, not this machine's speed, decides.
     monkeypatch.setattr(worker_module, "INLINE_MAX_S", 5.0)
     flaky, motion = build(["flaky", "motion"], "video", {"flaky": {"fits": 8}})
-    runner = BatchRunner([flaky, motion], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
-    tandemd = FakeTandemd()
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
     n = worker_module.INLINE_AFTER
     frames = items(n + 3, 1)
-    try:
-        tandemd.register()
+    with serving([flaky, motion]) as tandemd:
         one_at_a_time(tandemd, frames[: n + 2], skip=["motion"])
         one_at_a_time(tandemd, frames[n + 2 :], skip=[])  # on-demand motion switched on
-    finally:
-        worker.request_stop()
-        tandemd.close()
     on_thread = [name == "batches" for name in flaky.threads]
     # n batches of {flaky} on the batch thread, then on the loop; {flaky, motion} is new.
     assert on_thread == [True] * n + [False, False] + [True], flaky.threads
@@ -284,31 +287,17 @@ def test_batches_longer_than_the_threshold_stay_on_the_thread(
 ) -> None:
     monkeypatch.setattr(worker_module, "INLINE_MAX_S", 0.005)
     (slow,) = build(["flaky"], "video", {"flaky": {"fits": 8, "sleep_s": 0.01}})
-    runner = BatchRunner([slow], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
-    tandemd = FakeTandemd()
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=1)
-    try:
-        tandemd.register()
+    with serving([slow]) as tandemd:
         one_at_a_time(tandemd, items(worker_module.INLINE_AFTER + 4, 1), skip=[])
-    finally:
-        worker.request_stop()
-        tandemd.close()
     assert set(slow.threads) == {"batches"}
 
 
 def test_outputs_json_cannot_hold_are_that_analyzers_error_not_a_crash(plugin: None) -> None:
     built = build(["flaky", "motion"], "video", {"flaky": {"fits": 8, "garbage": True}})
-    runner = BatchRunner(built, make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
-    tandemd = FakeTandemd()
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity=2)
-    try:
-        tandemd.register()
+    with serving(built, capacity=2) as tandemd:
         for item in items(2, 1):
             tandemd.send(item)
         results = tandemd.results(2)
-    finally:
-        worker.request_stop()
-        tandemd.close()
     for result in results:
         assert "flaky" not in result.outputs
         assert result.errors["flaky"].startswith("outputs not JSON values")
