@@ -72,8 +72,9 @@ def _worker(endpoint: str) -> None:
     keep_frame_buffers()  # as `tandem worker` does
 
     runner = BatchRunner([], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
-    # A batch is whatever has arrived (max_wait_ms 0), as a GPU worker runs: one hand-off
-    # to the batch thread per batch rather than per item.
+    # A batch is whatever has arrived (max_wait_ms 0), as a GPU worker runs. With no
+    # analyzers every batch is short, so after the first few they run on the socket loop
+    # rather than the batch thread (daemon/workers/worker.py), as any quick set does.
     Worker(endpoint, "vision", runner, CAPACITY, batching=BatchPolicy(CAPACITY, 0.0)).run()
 
 

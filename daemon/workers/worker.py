@@ -140,12 +140,14 @@ class Worker:
                         return code
                 last_heard = time.monotonic()
             if self._batches.signal in events:
-                self._send_answers(sock, *self._batches.take())
+                batch, answers, seconds = self._batches.take()
+                self._send_answers(sock, self._analyzers_of(batch), batch, answers, seconds)
             now = time.monotonic()
             if not self._batches.busy and self._batch_ready(now):
                 batch = self._take_batch()
-                if self._runs_inline(batch):
-                    self._send_answers(sock, *self._run_batch(batch))
+                analyzers = self._analyzers_of(batch)
+                if self._runs_inline(analyzers):
+                    self._send_answers(sock, analyzers, *self._run_batch(batch))
                 else:
                     self._batches.submit(batch)
             if now - last_sent >= self.heartbeat_s:
@@ -194,8 +196,8 @@ class Worker:
             a.name for a in self.runner.analyzers if any(a.name not in p.header.skip for p in batch)
         )
 
-    def _runs_inline(self, batch: Batch) -> bool:
-        recent = self._recent.get(self._analyzers_of(batch))
+    def _runs_inline(self, analyzers: frozenset[str]) -> bool:
+        recent = self._recent.get(analyzers)
         return recent is not None and len(recent) == INLINE_AFTER and max(recent) < INLINE_MAX_S
 
     def _run_batch(self, batch: Batch) -> tuple[Batch, list[Answer], float]:
@@ -205,10 +207,14 @@ class Worker:
         return batch, answers, time.perf_counter() - started
 
     def _send_answers(
-        self, sock: zmq.Socket[bytes], batch: Batch, answers: list[Answer], seconds: float
+        self,
+        sock: zmq.Socket[bytes],
+        analyzers: frozenset[str],
+        batch: Batch,
+        answers: list[Answer],
+        seconds: float,
     ) -> None:
-        key = self._analyzers_of(batch)
-        self._recent.setdefault(key, deque(maxlen=INLINE_AFTER)).append(seconds)
+        self._recent.setdefault(analyzers, deque(maxlen=INLINE_AFTER)).append(seconds)
         results = [
             _result(pending.header, answer, seconds / len(batch))  # the batch's time, shared
             for pending, answer in zip(batch, answers, strict=True)
