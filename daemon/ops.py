@@ -19,6 +19,10 @@ from daemon.stages import sample_flow
 if TYPE_CHECKING:
     from daemon.service import Tandemd
 
+# The flow gauges are sampled, not kept per item: a loop turn per message would otherwise
+# pay a label lookup per stream. Scrapes come seconds apart.
+FLOW_SAMPLE_S = 0.25
+
 
 class Operations:
     def __init__(
@@ -34,6 +38,7 @@ class Operations:
         # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
         self.reloader = Reloader(service, config_path) if config_path else None
         self.rates = start_control(service)  # `tandem status` (daemon/control.py)
+        self._flow_sampled = float("-inf")
 
     def install_signals(self) -> None:
         if self.wedge is not None:
@@ -57,7 +62,9 @@ class Operations:
             self.wedge.maybe_wedge()
         if self.reloader is not None and not service.stop_requested:
             self.reloader.tick(now)
-        sample_flow(service.metrics, service.dispatcher, service.hub)
+        if now - self._flow_sampled >= FLOW_SAMPLE_S:
+            sample_flow(service.metrics, service.dispatcher, service.hub)
+            self._flow_sampled = now
         self.rates.tick(now)
 
     def healthy(self) -> bool:

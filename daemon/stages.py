@@ -65,9 +65,11 @@ class StageClock:
 
 
 def sample_flow(metrics: Metrics, dispatcher: Dispatcher, hub: IngestHub) -> None:
-    """Credit and per-stream depth gauges, set from tandemd's loop."""
+    """Queue, in-flight, credit and per-stream depth gauges, set from tandemd's loop."""
     for kind in ("vision", "audio"):
         free = sum(p.credit for p in dispatcher.peers.values() if p.kind == kind)
         metrics.credits.labels(kind).set(free)
+        metrics.queued.labels(kind).set(dispatcher.queued(kind))
+        metrics.inflight.labels(kind).set(dispatcher.inflight(kind))
     for stream, link in hub.links.items():
         metrics.stream_held.labels(stream).set(link.held)

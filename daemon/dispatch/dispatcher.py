@@ -59,8 +59,6 @@ class Dispatcher:
         # Per-kind series looked up once: `labels()` on every item costs more than the send.
         self._dispatched = {k: metrics.items_dispatched.labels(k) for k in KINDS}
         self._answered = {k: metrics.results.labels(k) for k in KINDS}
-        self._queued = {k: metrics.queued.labels(k) for k in KINDS}
-        self._inflight = {k: metrics.inflight.labels(k) for k in KINDS}
         # Per stream, filled as streams appear (their series are never removed).
         self._queue_latency: dict[str, Histogram] = {}
 
@@ -101,8 +99,6 @@ class Dispatcher:
                 self._send_item(peer, held)
                 if peer.credit <= 0 and peer in peers:
                     peers.remove(peer)
-            self._queued[kind].set(len(queue))
-            self._inflight[kind].set(self.inflight(kind))
 
     def tick(self, now: float) -> None:
         """Heartbeat the workers, bury the silent ones, give up items past deadline."""

@@ -51,26 +51,35 @@ class BatchRunner:
 
     def run(self, items: list[WorkItem]) -> list[Answer]:
         answers = [Answer() for _ in items]
-        with inference(self.runtime):
-            for analyzer in self.analyzers:
-                # An on-demand analyzer sees only the items of streams it is switched on for.
-                wanted = [i for i, item in enumerate(items) if analyzer.name not in item.skip]
-                if not wanted:
-                    continue
-                started = time.perf_counter()
-                if isinstance(analyzer, BatchAnalyzer):
-                    for group in _by_input_size(items, wanted):
-                        results = self._batched(analyzer, [items[i] for i in group])
-                        for i, result in zip(group, results, strict=True):
-                            self._store(answers[i], analyzer.name, result, items[i])
-                else:
-                    for i in wanted:
-                        result = self._single(analyzer, items[i])
-                        self._store(answers[i], analyzer.name, result, items[i])
-                self.metrics.inference.labels(analyzer.name).observe(time.perf_counter() - started)
+        # An on-demand analyzer sees only the items of streams it is switched on for.
+        work = [
+            (analyzer, wanted)
+            for analyzer in self.analyzers
+            if (wanted := [i for i, item in enumerate(items) if analyzer.name not in item.skip])
+        ]
+        if work:  # entering inference mode costs more than a short batch's transport
+            with inference(self.runtime):
+                for analyzer, wanted in work:
+                    self._run_analyzer(analyzer, items, wanted, answers)
+            if self.runtime.is_cuda:
+                self.metrics.accelerator_memory.set(self.runtime.memory_bytes())
         self.metrics.items.inc(len(items))
-        self.metrics.accelerator_memory.set(self.runtime.memory_bytes())
         return answers
+
+    def _run_analyzer(
+        self, analyzer: Analyzer, items: list[WorkItem], wanted: list[int], answers: list[Answer]
+    ) -> None:
+        started = time.perf_counter()
+        if isinstance(analyzer, BatchAnalyzer):
+            for group in _by_input_size(items, wanted):
+                results = self._batched(analyzer, [items[i] for i in group])
+                for i, result in zip(group, results, strict=True):
+                    self._store(answers[i], analyzer.name, result, items[i])
+        else:
+            for i in wanted:
+                result = self._single(analyzer, items[i])
+                self._store(answers[i], analyzer.name, result, items[i])
+        self.metrics.inference.labels(analyzer.name).observe(time.perf_counter() - started)
 
     def _single(self, analyzer: Analyzer, item: WorkItem) -> Outputs | Exception:
         try:
