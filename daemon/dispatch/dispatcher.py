@@ -96,8 +96,8 @@ class Dispatcher:
                 if held is None:
                     break
                 peer = self._choose(kind, held.header.stream, peers)
-                self._send_item(peer, held)
-                if peer.credit <= 0 and peer in peers:
+                # A peer that vanished under us is forgotten: it must not be chosen again.
+                if not self._send_item(peer, held) or peer.credit <= 0:
                     peers.remove(peer)
 
     def tick(self, now: float) -> None:
@@ -212,7 +212,8 @@ class Dispatcher:
     def _expired(self, held: Held) -> None:
         self.on_lost(held, "stale" if held.sends == 0 else "worker_dead")
 
-    def _send_item(self, peer: WorkerPeer, held: Held) -> None:
+    def _send_item(self, peer: WorkerPeer, held: Held) -> bool:
+        """Send an item; False (item re-queued, peer forgotten) when the peer is gone."""
         try:
             # Part by part with int flags: send_multipart's per-part checks and enum
             # arithmetic cost more than the sends. Only the first part can fail
@@ -224,7 +225,7 @@ class Dispatcher:
             log.warning("worker %s unreachable (%s)", peer.name, exc)
             self.queues[peer.kind].push_front(held)
             self._forget(peer)
-            return
+            return False
         held.sends += 1
         wait_s = time.monotonic() - held.received_at  # stage "queue" (daemon/stages.py)
         stream = held.header.stream
@@ -237,6 +238,7 @@ class Dispatcher:
         peer.inflight[held.key] = held
         self._affinity[(peer.kind, held.header.stream)] = peer.identity
         self._dispatched[peer.kind].inc()
+        return True
 
     def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
         # The peer may be gone (ROUTER_MANDATORY); heartbeat expiry cleans up after it.
