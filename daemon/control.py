@@ -12,6 +12,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.metrics import MetricWrapperBase
+
 from daemon.dispatch.dispatcher import KINDS
 from daemon.publishing.control import ask
 
@@ -44,24 +46,24 @@ class Rates:
         return {k: round((v - before.get(k, 0.0)) / (t1 - t0), 3) for k, v in after.items()}
 
     def _counts(self) -> dict[str, dict[str, float]]:
-        """One pass over the registry (not one per series: that would cost the loop)."""
+        """Reads the two counters alone: collecting the whole registry costs about half a
+        millisecond per stream, a stall of tandemd's loop every second."""
+        metrics = self.service.metrics
         out: dict[str, dict[str, float]] = {s.id: {} for s in self.service.config.streams}
-        for name, labels, value in _samples(self.service, COUNTED):
+        for name, labels, value in _samples(metrics.items_received, metrics.fused):
+            if not name.endswith("_total") or labels["stream"] not in out:
+                continue  # counters also carry a `_created` sample
             key = "records" if name == "tandem_fused_records_total" else f"{labels['modality']}_in"
-            if labels["stream"] in out:
-                out[labels["stream"]][key] = value
+            out[labels["stream"]][key] = value
         return out
 
 
-COUNTED = {"tandem_items_received_total", "tandem_fused_records_total"}
-
-
-def _samples(service: Tandemd, names: set[str]) -> list[tuple[str, dict[str, str], float]]:
+def _samples(*metrics: MetricWrapperBase) -> list[tuple[str, dict[str, str], float]]:
     return [
         (sample.name, sample.labels, sample.value)
-        for family in service.metrics.registry.collect()
+        for metric in metrics
+        for family in metric.collect()
         for sample in family.samples
-        if sample.name in names
     ]
 
 
@@ -70,7 +72,7 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
     now = time.monotonic()
     states = {
         labels["stream"]: labels["state"]
-        for _, labels, value in _samples(service, {"tandem_stream_state"})
+        for _, labels, value in _samples(service.metrics.stream_state)
         if value == 1
     }
     streams = []
