@@ -31,6 +31,9 @@ log = logging.getLogger("dispatch")
 KIND_OF = {"video": "vision", "audio": "audio"}
 KINDS = ("vision", "audio")
 _SNDMORE = int(zmq.SNDMORE)
+# The first part never waits: with ROUTER_MANDATORY a blocking send to a peer whose pipe
+# is at ZeroMQ's high-water mark (a stopped worker with a large capacity) blocks the loop.
+_FIRST_PART = int(zmq.SNDMORE | zmq.NOBLOCK)
 
 
 class Dispatcher:
@@ -213,14 +216,18 @@ class Dispatcher:
         self.on_lost(held, "stale" if held.sends == 0 else "worker_dead")
 
     def _send_item(self, peer: WorkerPeer, held: Held) -> bool:
-        """Send an item; False (item re-queued, peer forgotten) when the peer is gone."""
+        """Send an item; False (item re-queued) when the peer takes nothing now: its pipe
+        is full, or it is gone (then it is forgotten)."""
         try:
             # Part by part with int flags: send_multipart's per-part checks and enum
             # arithmetic cost more than the sends. Only the first part can fail
-            # (EHOSTUNREACH), and then nothing of the message was queued.
-            self.sock.send(peer.identity, _SNDMORE, copy=False)
+            # (EAGAIN, EHOSTUNREACH), and then nothing of the message was queued.
+            self.sock.send(peer.identity, _FIRST_PART, copy=False)
             self.sock.send(protocol.encode(held.header), _SNDMORE, copy=False)
             self.sock.send(held.payload, 0, copy=False)
+        except zmq.Again:  # its pipe is full: credit is not spent, heartbeats decide
+            self.queues[peer.kind].push_front(held)
+            return False
         except zmq.ZMQError as exc:  # EHOSTUNREACH: the peer vanished under us
             log.warning("worker %s unreachable (%s)", peer.name, exc)
             self.queues[peer.kind].push_front(held)
@@ -241,9 +248,10 @@ class Dispatcher:
         return True
 
     def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
-        # The peer may be gone (ROUTER_MANDATORY); heartbeat expiry cleans up after it.
+        # The peer may be gone (ROUTER_MANDATORY) or its pipe full (never wait for it);
+        # heartbeat expiry cleans up after it.
         with contextlib.suppress(zmq.ZMQError):
-            self.sock.send_multipart([identity, protocol.encode(msg)])
+            self.sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
 
     def _reject(self, identity: bytes, exc: protocol.ProtocolError) -> None:
         self.metrics.rejected.labels("dispatch", exc.reason).inc()

@@ -178,6 +178,7 @@ class IngestHub:
         link.counters, link.drops = dict(msg.counters), dict(msg.drops)
 
     def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
-        # The peer may be gone (ROUTER_MANDATORY); heartbeat expiry cleans up after it.
+        # The peer may be gone (ROUTER_MANDATORY) or its pipe full (never wait for it);
+        # heartbeat expiry cleans up after it.
         with contextlib.suppress(zmq.ZMQError):
-            self.sock.send_multipart([identity, protocol.encode(msg)])
+            self.sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
