@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -89,7 +90,9 @@ class Daemon:
     def kill(self) -> None:
         if self.proc.poll() is None:
             for child in children_of(self.proc.pid):
-                os.kill(child, signal.SIGKILL)
+                # It may have exited and been reaped since it was listed.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             self.proc.kill()
             self.proc.wait()
         self._log.close()
