@@ -3,11 +3,13 @@ counts refused handshakes (wrong key, wrong mechanism) per socket."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from daemon import protocol
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
 from daemon.security import secure_server
@@ -45,6 +47,13 @@ def bind_server(
         sock.close()
         raise
     return sock
+
+
+def send_to_peer(sock: zmq.Socket[bytes], identity: bytes, msg: protocol.BaseMessage) -> None:
+    """A message to one peer of a ROUTER from `bind_server`, never waiting for it: the peer
+    may be gone (ROUTER_MANDATORY) or its pipe full. Heartbeat expiry cleans up after it."""
+    with contextlib.suppress(zmq.ZMQError):
+        sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
 
 
 class HandshakeMonitor:

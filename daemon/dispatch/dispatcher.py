@@ -11,7 +11,6 @@ and reported to fusion so no window waits for them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import time
@@ -23,6 +22,7 @@ from prometheus_client import Histogram
 from daemon import protocol
 from daemon.dispatch.peers import Held, WorkerPeer
 from daemon.dispatch.queues import StreamQueues
+from daemon.endpoints import send_to_peer
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
@@ -108,7 +108,9 @@ class Dispatcher:
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             for peer in list(self.peers.values()):
-                self._send(peer.identity, protocol.Heartbeat(v=protocol.PROTOCOL_VERSION))
+                send_to_peer(
+                    self.sock, peer.identity, protocol.Heartbeat(v=protocol.PROTOCOL_VERSION)
+                )
         for peer in list(self.peers.values()):
             if now - peer.last_heard > self.heartbeat_s * self.liveness:
                 log.warning(
@@ -184,7 +186,8 @@ class Dispatcher:
             msg.capacity,
             ",".join(msg.analyzers),
         )
-        self._send(
+        send_to_peer(
+            self.sock,
             identity,
             protocol.Welcome(
                 v=protocol.PROTOCOL_VERSION,
@@ -247,19 +250,14 @@ class Dispatcher:
         self._dispatched[peer.kind].inc()
         return True
 
-    def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
-        # The peer may be gone (ROUTER_MANDATORY) or its pipe full (never wait for it);
-        # heartbeat expiry cleans up after it.
-        with contextlib.suppress(zmq.ZMQError):
-            self.sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
-
     def _reject(self, identity: bytes, exc: protocol.ProtocolError) -> None:
         self.metrics.rejected.labels("dispatch", exc.reason).inc()
         log.warning(
             "dropped a message from worker peer %s: %s", identity.hex(), exc, extra=RATE_LIMITED
         )
         if exc.reason == "version":
-            self._send(
+            send_to_peer(
+                self.sock,
                 identity,
                 protocol.Refuse(
                     v=protocol.PROTOCOL_VERSION, reason=f"{exc.detail}; upgrade the worker"

@@ -7,7 +7,6 @@ bounded per stream and a file stream is paced by the workers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import zmq
 
 from daemon import protocol
 from daemon.dispatch.peers import Held
+from daemon.endpoints import send_to_peer
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
@@ -88,8 +88,10 @@ class IngestHub:
     def flush_credits(self) -> None:
         for link in self.links.values():
             if link.credit_owed and link.identity is not None:
-                self._send(
-                    link.identity, protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed)
+                send_to_peer(
+                    self.sock,
+                    link.identity,
+                    protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed),
                 )
                 link.credit_owed = 0
 
@@ -98,7 +100,11 @@ class IngestHub:
         link = self.links[stream]
         link.fps = fps
         if link.identity is not None:
-            self._send(link.identity, protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=fps))
+            send_to_peer(
+                self.sock,
+                link.identity,
+                protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=fps),
+            )
 
     def stop_all(self) -> None:
         for stream in self.links:
@@ -108,7 +114,7 @@ class IngestHub:
         """Ask the stream's ingest process to stop: it ends with reason `stopped`."""
         link = self.links.get(stream)
         if link is not None and link.identity is not None:
-            self._send(link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
+            send_to_peer(self.sock, link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
 
     def handle_incoming(self) -> None:
         for frames in waiting(self.sock):
@@ -163,7 +169,11 @@ class IngestHub:
         self.on_hello(link.stream, msg)
         self.flush_credits()
         if link.fps is not None:  # a restarted process starts at the configured rate
-            self._send(identity, protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=link.fps))
+            send_to_peer(
+                self.sock,
+                identity,
+                protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=link.fps),
+            )
 
     def _on_stats(self, link: IngestLink, msg: protocol.IngestStats) -> None:
         for name, (metric, labels) in COUNTER_METRICS.items():
@@ -176,9 +186,3 @@ class IngestHub:
             if delta > 0 and modality in ("video", "audio") and reason:
                 self.metrics.dropped.labels(link.stream, modality, reason).inc(delta)
         link.counters, link.drops = dict(msg.counters), dict(msg.drops)
-
-    def _send(self, identity: bytes, msg: protocol.BaseMessage) -> None:
-        # The peer may be gone (ROUTER_MANDATORY) or its pipe full (never wait for it);
-        # heartbeat expiry cleans up after it.
-        with contextlib.suppress(zmq.ZMQError):
-            self.sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
