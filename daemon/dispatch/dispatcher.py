@@ -246,7 +246,7 @@ class Dispatcher:
             )
         latency.observe(wait_s)
         peer.inflight[held.key] = held
-        self._affinity[(peer.kind, held.header.stream)] = peer.identity
+        self._affinity[(peer.kind, stream)] = peer.identity
         self._dispatched[peer.kind].inc()
         return True
 

@@ -201,7 +201,8 @@ class Worker:
         return recent is not None and len(recent) == INLINE_AFTER and max(recent) < INLINE_MAX_S
 
     def _run_batch(self, batch: Batch) -> tuple[Batch, list[Answer], float]:
-        """On the batch thread: the items' answers and the seconds they took."""
+        """On the batch thread, or this loop for a short batch: the items' answers and the
+        seconds they took."""
         started = time.perf_counter()
         answers = self.runner.run([_work_item(p.header, p.payload) for p in batch])
         return batch, answers, time.perf_counter() - started
@@ -214,7 +215,10 @@ class Worker:
         answers: list[Answer],
         seconds: float,
     ) -> None:
-        self._recent.setdefault(analyzers, deque(maxlen=INLINE_AFTER)).append(seconds)
+        recent = self._recent.get(analyzers)
+        if recent is None:  # not setdefault: that builds a deque for every batch
+            recent = self._recent[analyzers] = deque(maxlen=INLINE_AFTER)
+        recent.append(seconds)
         results = [
             _result(pending.header, answer, seconds / len(batch))  # the batch's time, shared
             for pending, answer in zip(batch, answers, strict=True)
