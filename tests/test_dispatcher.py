@@ -15,6 +15,7 @@ from daemon.dispatch.dispatcher import Dispatcher
 from daemon.dispatch.peers import Held
 from daemon.endpoints import bind_server
 from daemon.metrics import Metrics
+from tests.conftest import wait_until
 
 
 def register(
@@ -29,10 +30,12 @@ def register(
         v=protocol.PROTOCOL_VERSION, kind="vision", capacity=capacity, analyzers=[], name=name
     )
     dealer.send(protocol.encode(hello))
-    deadline = time.monotonic() + 5
-    while not dealer.poll(20, zmq.POLLIN):
-        assert time.monotonic() < deadline, f"{name} was never welcomed"
+
+    def welcomed() -> bool:
         disp.handle_incoming()
+        return bool(dealer.poll(0, zmq.POLLIN))
+
+    assert wait_until(welcomed, 5, 0.02), f"{name} was never welcomed"
     assert protocol.decode([dealer.recv()])[0].type == "welcome"
     return dealer
 
@@ -40,17 +43,17 @@ def register(
 def wait_until_unreachable(sock: zmq.Socket, identity: bytes) -> None:
     """Until the ROUTER itself knows the peer is gone (its sends fail), which happens
     before heartbeats tell the dispatcher."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    probe = protocol.encode(protocol.Heartbeat(v=protocol.PROTOCOL_VERSION))
+
+    def refused() -> bool:
         try:
-            sock.send_multipart(
-                [identity, protocol.encode(protocol.Heartbeat(v=protocol.PROTOCOL_VERSION))]
-            )
+            sock.send_multipart([identity, probe])
         except zmq.ZMQError as exc:
             assert exc.errno == zmq.EHOSTUNREACH
-            return
-        time.sleep(0.01)
-    raise AssertionError("the ROUTER never noticed the worker's disconnect")
+            return True
+        return False
+
+    assert wait_until(refused, 5, 0.01), "the ROUTER never noticed the worker's disconnect"
 
 
 def item(
