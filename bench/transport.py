@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from bench.core import Row, row
 from daemon import protocol
-from daemon.allocator import keep_frame_buffers
+from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.dispatch.peers import Held
 from daemon.endpoints import bind_server
@@ -63,7 +63,7 @@ def raw_push_pull(endpoint: str, payload: np.ndarray, count: int) -> float:
 def _worker(endpoint: str) -> None:
     from prometheus_client import CollectorRegistry
 
-    from daemon.allocator import keep_frame_buffers
+    from daemon.allocator import freeze_startup_objects, keep_frame_buffers
     from daemon.workers.batching import BatchRunner
     from daemon.workers.device import make_runtime
     from daemon.workers.metrics import WorkerMetrics
@@ -72,6 +72,7 @@ def _worker(endpoint: str) -> None:
     keep_frame_buffers()  # as `tandem worker` does
 
     runner = BatchRunner([], make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
+    freeze_startup_objects()  # after warm-up, as `tandem worker` does
     # A batch is whatever has arrived (max_wait_ms 0), as a GPU worker runs. With no
     # analyzers every batch is short, so after the first few they run on the socket loop
     # rather than the batch thread (daemon/workers/worker.py), as any quick set does.
@@ -107,6 +108,7 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
             raise RuntimeError("bench transport: the worker process did not connect")
         disp.handle_incoming()
         time.sleep(0.01)
+    freeze_startup_objects()  # as tandemd does before its loop
     h, w, _ = payload.shape
     frame = zmq.Frame(payload)
     poller = zmq.Poller()  # registered once, as tandemd's loop does (sock.poll builds one)

@@ -12,7 +12,7 @@ import sys
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from daemon.allocator import keep_frame_buffers
+from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.config import ConfigError, load_config
 from daemon.logs import FORMAT_ENV, setup_logging
 from daemon.notify import Notifier, WedgeHook
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         log.error("%s: %s", args.config, exc)
         return EXIT_STARTUP
+    freeze_startup_objects()
     return service.run()
 
 

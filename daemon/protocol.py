@@ -272,14 +272,10 @@ def _check_payload(msg: Message, payloads: list[Any]) -> None:
         return
     if len(payloads) != 1:
         raise ProtocolError("malformed", f"{msg.type} needs one payload, got {len(payloads)}")
-    size = len(_as_buffer(payloads[0]))
+    size = len(payloads[0])  # bytes, or a zmq.Frame: its size without a memoryview
     if size != expected:
         raise ProtocolError("size", f"{msg.type} payload is {size} bytes, header says {expected}")
 
 
 def _as_bytes(frame: Any) -> bytes:
     return frame if isinstance(frame, bytes) else bytes(frame.buffer)
-
-
-def _as_buffer(frame: Any) -> memoryview:
-    return memoryview(frame) if isinstance(frame, bytes) else memoryview(frame.buffer)

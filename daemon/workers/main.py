@@ -8,7 +8,7 @@ import json
 import logging
 import warnings
 
-from daemon.allocator import keep_frame_buffers
+from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
 
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, port)
     runner = BatchRunner(built, runtime, metrics)
     runner.warmup(args.max_batch)
+    freeze_startup_objects()
     worker = Worker(
         args.endpoint,
         args.kind,
