@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from daemon.allocator import keep_frame_buffers
+from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.ingest.sender import IngestSender
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
@@ -194,4 +194,5 @@ def main(argv: list[str] | None = None) -> int:
     bound, level = raw.pop("bound"), raw.pop("log_level")
     spec = SourceSpec(**raw)
     setup_logging(level, f"ingest[{spec.stream_id}]")
+    freeze_startup_objects()
     return run(spec, args[1], bound=bound)
