@@ -64,8 +64,8 @@ AUDIO_OUT = {
 
 
 def _result(modality: str, seq: int, pts: float, outputs: dict[str, Any]) -> Result:
-    return Result.model_construct(
-        v=PROTOCOL_VERSION, type="result", stream="s", modality=modality, seq=seq, pts=pts,
+    return Result(
+        v=PROTOCOL_VERSION, stream="s", modality=modality, seq=seq, pts=pts,
         wall=time.time(), outputs=outputs, errors={}, infer_s=0.0,
     )  # fmt: skip
 

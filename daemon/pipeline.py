@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from daemon import protocol
 from daemon.config import Config, StreamConfig
 from daemon.dispatch.degrade import Degrader
@@ -50,11 +52,10 @@ class _Timeline:
 
     def rebase(self, header: protocol.VideoItem | protocol.AudioItem) -> Any:
         if self.sessions > 1:
-            header = header.model_copy(
-                update={
-                    "pts": header.pts + self.pts_offset,
-                    "seq": header.seq + self.seq_offset[header.type],
-                }
+            header = msgspec.structs.replace(
+                header,
+                pts=header.pts + self.pts_offset,
+                seq=header.seq + self.seq_offset[header.type],
             )
         self.last_end = max(self.last_end, header.pts + header.duration)
         self.next_seq[header.type] = max(self.next_seq[header.type], header.seq + 1)
@@ -191,7 +192,7 @@ class Pipeline:
         if asleep:
             update["skip"] = sorted(asleep)
         if update:
-            held.header = h = h.model_copy(update=update)
+            held.header = h = msgspec.structs.replace(h, **update)
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
         self.dispatcher.enqueue(held)
 

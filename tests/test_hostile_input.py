@@ -41,6 +41,7 @@ def hostile_messages(n: int, seed: int = 7) -> tuple[list[list[bytes]], dict[str
             lambda: [json.dumps({"v": PROTOCOL_VERSION, "type": "bogus"}).encode()],
             lambda: [json.dumps({**video, "seq": -5}).encode(), bytes(300)],
             lambda: [b"\xff", *[rng.randbytes(rng.randrange(1, 512)) for _ in range(3)]],
+            lambda: [b'{"v": 2, "type": "result", "outputs": {"a": {"b": ' + b"[" * 100_000],
         ],
         "version": [
             lambda: [

@@ -27,6 +27,15 @@ def video_header(**changes: object) -> bytes:
     return json.dumps(header).encode()
 
 
+def deeply_nested_result() -> bytes:
+    """A result whose outputs nest far past any parser's recursion limit."""
+    depth = 100_000
+    return (
+        b'{"v": 2, "type": "result", "stream": "cam", "modality": "video", "seq": 1, "pts": 0, '
+        b'"wall": 0, "infer_s": 0, "outputs": {"a": {"b": ' + b"[" * depth + b"]" * depth + b"}}}"
+    )
+
+
 def test_valid_video_item_round_trips() -> None:
     payload = np.zeros((2, 3, 3), np.uint8).tobytes()
     msg, payloads = protocol.decode([video_header(), payload])
@@ -50,6 +59,8 @@ def test_valid_video_item_round_trips() -> None:
         ([video_header(shape=[2, 3, 4]), bytes(24)], "malformed"),
         ([video_header(shape=[100000, 1, 3]), bytes(300000)], "malformed"),
         ([json.dumps({"v": PROTOCOL_VERSION, "type": "heartbeat"}).encode(), b"x"], "malformed"),
+        ([deeply_nested_result()], "malformed"),
+        ([video_header(seq=2**63), bytes(18)], "malformed"),
     ],
 )
 def test_bad_messages_are_refused_with_a_reason(frames: list[bytes], reason: str) -> None:
@@ -62,3 +73,20 @@ def test_version_error_names_both_versions() -> None:
     with pytest.raises(ProtocolError) as err:
         protocol.decode([json.dumps({"v": 0, "type": "register"}).encode()])
     assert f"protocol version 0, this side speaks {PROTOCOL_VERSION}" in str(err.value)
+
+
+def test_an_analyzers_numpy_scalars_go_as_numbers_and_other_objects_are_refused() -> None:
+    assert protocol.encode_value({"mean": np.float32(0.5), "n": np.int64(3)}) == (
+        b'{"mean":0.5,"n":3}'
+    )
+    with pytest.raises(TypeError, match="object is not a JSON value"):
+        protocol.encode_value({"mean": object()})
+
+
+def test_messages_built_here_decode_back_equal() -> None:
+    item = protocol.AudioItem(
+        v=PROTOCOL_VERSION, stream="mic", seq=3, pts=1.5, wall=2.0, rate=16000, shape=(4, 2)
+    )
+    decoded, _ = protocol.decode([protocol.encode(item), bytes(32)])
+    assert decoded == item and decoded.channels == 2 and decoded.duration == 4 / 16000
+    assert b"skip" not in protocol.encode(item) and b"sender_wall" not in protocol.encode(item)

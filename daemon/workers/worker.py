@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Literal, NamedTuple
 
+import msgspec
 import numpy as np
 import torch
 import zmq
-from pydantic import TypeAdapter, ValidationError
 
 from daemon import protocol
 from daemon.inbox import waiting
@@ -38,7 +38,6 @@ from daemon.workers.batching import Answer, BatchRunner
 from daemon.workers.executor import BatchThread
 
 log = logging.getLogger("worker")
-_OUTPUTS: TypeAdapter[dict[str, protocol.JsonValue]] = TypeAdapter(dict[str, protocol.JsonValue])
 EXIT_REFUSED = 2
 INLINE_MAX_S = 0.02  # a batch this short can run on the loop thread (heartbeats are >= 0.1 s)
 INLINE_AFTER = 8  # ...once the last this many batches of the same analyzers were that short
@@ -151,7 +150,7 @@ class Worker:
                     self._batches.submit(batch)
             if now - last_sent >= self.heartbeat_s:
                 # Until tandemd welcomes us, every heartbeat slot re-sends the registration.
-                self._send(sock, self._beat())
+                self._send(sock, protocol.encode(self._beat()))
                 last_sent = now
             if now - last_heard > self.heartbeat_s * self.liveness:
                 return None
@@ -222,11 +221,11 @@ class Worker:
             _result(pending.header, answer, seconds / len(batch))  # the batch's time, shared
             for pending, answer in zip(batch, answers, strict=True)
         ]
-        # One message for the batch: per-message costs on both sides are paid once.
-        if len(results) == 1:
-            self._send(sock, results[0])
-        else:
-            self._send(sock, protocol.Results(v=protocol.PROTOCOL_VERSION, results=results))
+        try:
+            header = _answers_header(results)
+        except (TypeError, ValueError):  # an analyzer (a plugin, say) returned what JSON can't
+            header = _answers_header([_json_only(result) for result in results])
+        self._send(sock, header)
 
     # -- messages -------------------------------------------------------------------
     def _on_message(self, frames: list[zmq.Frame]) -> int | None:
@@ -249,43 +248,49 @@ class Worker:
             log.info("registered with tandemd at %s", self.endpoint)
         return None
 
-    def _send(self, sock: zmq.Socket[bytes], msg: protocol.BaseMessage) -> None:
+    def _send(self, sock: zmq.Socket[bytes], header: bytes) -> None:
         # Never block: with no connection (tandemd down, handshake refused) a DEALER send
         # would wait forever. What cannot go now is moot: tandemd re-sends lost items.
         with contextlib.suppress(zmq.Again):
-            sock.send(protocol.encode(msg), zmq.NOBLOCK)
+            sock.send(header, zmq.NOBLOCK)
 
 
 def _result(
     header: protocol.VideoItem | protocol.AudioItem, answer: Answer, infer_s: float
 ) -> protocol.Result:
-    fields = {
-        "v": protocol.PROTOCOL_VERSION,
-        "stream": header.stream,
-        "modality": header.type,
-        "seq": header.seq,
-        "pts": header.pts,
-        "wall": header.wall,
-        "infer_s": infer_s,
-    }
-    try:
-        return protocol.Result(outputs=answer.outputs, errors=answer.errors, **fields)
-    except ValidationError:  # an analyzer (a plugin, say) returned what JSON can't hold
-        outputs, errors = _json_outputs(answer)
-        return protocol.Result(outputs=outputs, errors=errors, **fields)
+    return protocol.Result(
+        v=protocol.PROTOCOL_VERSION,
+        stream=header.stream,
+        modality=header.type,
+        seq=header.seq,
+        pts=header.pts,
+        wall=header.wall,
+        outputs=answer.outputs,
+        errors=answer.errors,
+        infer_s=infer_s,
+    )
 
 
-def _json_outputs(answer: Answer) -> tuple[protocol.Outputs, dict[str, str]]:
-    """The answer with each analyzer whose outputs are not JSON values turned into an
+def _answers_header(results: list[protocol.Result]) -> bytes:
+    """One message for the batch: per-message costs on both sides are paid once."""
+    if len(results) == 1:
+        return protocol.encode(results[0])
+    return protocol.encode(protocol.Results(v=protocol.PROTOCOL_VERSION, results=results))
+
+
+def _json_only(result: protocol.Result) -> protocol.Result:
+    """The result with each analyzer whose outputs are not JSON values turned into an
     error for that analyzer alone."""
-    outputs, errors = {}, dict(answer.errors)
-    for name, values in answer.outputs.items():
+    outputs, errors = {}, dict(result.errors)
+    for name, values in result.outputs.items():
         try:
-            outputs[name] = _OUTPUTS.validate_python(values)
-        except ValidationError as exc:
-            log.error("%s returned outputs that are not JSON values: %s", name, exc.errors()[0])
-            errors[name] = f"outputs not JSON values: {exc.errors()[0]['loc']}"
-    return outputs, errors
+            protocol.encode_value(values)
+        except (TypeError, ValueError) as exc:
+            log.error("%s returned outputs that are not JSON values: %s", name, exc)
+            errors[name] = f"outputs not JSON values: {exc}"
+        else:
+            outputs[name] = values
+    return msgspec.structs.replace(result, outputs=outputs, errors=errors)
 
 
 def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Frame) -> WorkItem:
