@@ -94,14 +94,20 @@ class Dispatcher:
         for kind in KINDS:
             queue = self.queues[kind]
             peers = [p for p in self.peers.values() if p.kind == kind and p.credit > 0]
+            sent = 0
             while peers:
                 held = queue.pop_next()
                 if held is None:
                     break
                 peer = self._choose(kind, held.header.stream, peers)
-                # A peer that vanished under us is forgotten: it must not be chosen again.
-                if not self._send_item(peer, held) or peer.credit <= 0:
+                if self._send_item(peer, held):
+                    sent += 1
+                    if peer.credit <= 0:
+                        peers.remove(peer)
+                else:  # a peer that vanished under us is forgotten: not to be chosen again
                     peers.remove(peer)
+            if sent:  # counted once per call: the counter's lock costs about as much as a send
+                self._dispatched[kind].inc(sent)
 
     def tick(self, now: float) -> None:
         """Heartbeat the workers, bury the silent ones, give up items past deadline."""
@@ -247,7 +253,6 @@ class Dispatcher:
         latency.observe(wait_s)
         peer.inflight[held.key] = held
         self._affinity[(peer.kind, stream)] = peer.identity
-        self._dispatched[peer.kind].inc()
         return True
 
     def _reject(self, identity: bytes, exc: protocol.ProtocolError) -> None:
