@@ -118,7 +118,7 @@ def dispatched(endpoint: str, payload: np.ndarray, count: int) -> float:
     while answered < count:
         # Items come in as answers free room, as streams feed tandemd: its queues are
         # bounded (config `queue`), so a run's every item queued at once is no real state.
-        while queued < count and disp.queued("vision") < CAPACITY:
+        for _ in range(min(count - queued, CAPACITY - disp.queued("vision"))):
             header = protocol.VideoItem(
                 v=protocol.PROTOCOL_VERSION,
                 stream="bench",

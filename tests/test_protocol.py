@@ -61,6 +61,7 @@ def test_valid_video_item_round_trips() -> None:
         ([json.dumps({"v": PROTOCOL_VERSION, "type": "heartbeat"}).encode(), b"x"], "malformed"),
         ([deeply_nested_result()], "malformed"),
         ([video_header(seq=2**63), bytes(18)], "malformed"),
+        ([video_header(seq="5"), bytes(18)], "malformed"),
     ],
 )
 def test_bad_messages_are_refused_with_a_reason(frames: list[bytes], reason: str) -> None:

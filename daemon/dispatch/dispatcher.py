@@ -172,8 +172,9 @@ class Dispatcher:
             return
         peer.last_heard = time.monotonic()
         if results := _results(msg):  # a `results` message is never empty
-            for result in results:
-                self._on_result(peer, result)
+            answered = sum(self._on_result(peer, result) for result in results)
+            if answered:  # counted once per message, as items_dispatched is per call
+                self._answered[peer.kind].inc(answered)
         elif not isinstance(msg, protocol.Heartbeat):
             self._reject(identity, protocol.ProtocolError("unexpected", msg.type))
 
@@ -202,16 +203,17 @@ class Dispatcher:
             ),
         )
 
-    def _on_result(self, peer: WorkerPeer, result: protocol.Result) -> None:
+    def _on_result(self, peer: WorkerPeer, result: protocol.Result) -> bool:
+        """Whether the answer was used (fusion took it in time)."""
         held = peer.inflight.pop((result.stream, result.modality, result.seq), None)
         if held is None:
             self.metrics.results_discarded.labels(peer.kind, "unknown").inc()
-            return
-        if self.on_result(result):
-            self._answered[peer.kind].inc()
-        else:
+            return False
+        used = self.on_result(result)
+        if not used:
             self.metrics.results_discarded.labels(peer.kind, "late").inc()
         self.on_released(held)
+        return used
 
     def _forget(self, peer: WorkerPeer) -> None:
         """Drop a worker; its unanswered items go back to the front of their queues."""
