@@ -91,3 +91,9 @@ def test_messages_built_here_decode_back_equal() -> None:
     decoded, _ = protocol.decode([protocol.encode(item), bytes(32)])
     assert decoded == item and decoded.channels == 2 and decoded.duration == 4 / 16000
     assert b"skip" not in protocol.encode(item) and b"sender_wall" not in protocol.encode(item)
+
+
+def test_each_message_types_type_is_its_wire_tag() -> None:
+    # `type` is written twice per class (msgspec's tag, a ClassVar for readers): one value.
+    for message in protocol.MESSAGE_TYPES:
+        assert message.type == message.__struct_config__.tag, message
