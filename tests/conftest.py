@@ -124,6 +124,15 @@ def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.05) ->
     return False
 
 
+def accepts_tcp(port: int) -> bool:
+    """Whether something on this machine accepts TCP connections on `port` now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of tandemd's /metrics, keyed by (name, sorted labels)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()

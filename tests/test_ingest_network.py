@@ -12,7 +12,7 @@ import pytest
 from daemon import protocol
 from daemon.ingest.process import HANDOFF_BOUND
 from streams import SourceSpec
-from tests.conftest import free_port
+from tests.conftest import accepts_tcp, free_port, wait_until
 from tests.ingest_peer import IngestPeer, ffmpeg_push, need, stop_process
 
 
@@ -119,7 +119,8 @@ def check_rtsp_items(peer: IngestPeer) -> None:
 def test_rtsp_over_udp_from_a_real_server_with_sender_reports(tmp_path: Path) -> None:
     client_port, source_port = free_port(), free_port()
     server = rtsp_server(client_port, source_port)
-    time.sleep(0.5)
+    # A fixed sleep here lost the race on a loaded CI machine: ffmpeg found no server.
+    assert wait_until(lambda: accepts_tcp(source_port), 15), "the RTSP server never listened"
     sender = ffmpeg_push("-f", "rtsp", f"rtsp://127.0.0.1:{source_port}/live")
     time.sleep(1.0)
     peer = IngestPeer(
