@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from streams import AudioChunk, SourceError, SourceSpec, SourceStats, VideoFrame, open_source
-from tests.conftest import free_port
+from tests.conftest import accepts_tcp, free_port, wait_until
 from tests.ingest_peer import need
 from tests.media import encode_clip
 
@@ -45,7 +45,7 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 def silent_port() -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SILENT_SERVER, str(port)])
-    time.sleep(0.3)
+    assert wait_until(lambda: accepts_tcp(port), 15), "the silent server never listened"
     yield port
     proc.kill()
     proc.wait()

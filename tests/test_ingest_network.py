@@ -102,8 +102,14 @@ def rtsp_spec(url: str, **options: str) -> SourceSpec:
 
 
 def check_rtsp_items(peer: IngestPeer) -> None:
+    # Both awaited: a video frame mapped by a sender report can come before the first
+    # audio chunk fills (seen on a loaded CI machine).
     assert peer.pump_until(
-        lambda: any(v.sender_wall is not None for v in peer.of(protocol.VideoItem)), 20
+        lambda: (
+            any(v.sender_wall is not None for v in peer.of(protocol.VideoItem))
+            and peer.of(protocol.AudioItem)
+        ),
+        20,
     ), peer.states()
     video, audio = peer.of(protocol.VideoItem), peer.of(protocol.AudioItem)
     assert audio and all(a.rate == 16000 for a in audio)
