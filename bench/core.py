@@ -37,6 +37,18 @@ def best_of(runs: int, fn: Callable[[], float]) -> float:
     return max(fn() for _ in range(runs))
 
 
+def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Of (reference, ours) throughputs measured back to back, the pair whose ratio is the
+    median (the higher middle one for an even count).
+
+    For sections whose two sides each swing by a quarter between runs: the best of each
+    side then compares one side's rare fast run with the other's usual one. A pair shares
+    the machine's state of the moment (another tenant's load on the host comes and goes
+    over minutes), and the median of their ratios ignores the odd disturbed pair on either
+    side."""
+    return sorted(pairs, key=lambda p: p[1] / p[0])[len(pairs) // 2]
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("nan")
 
