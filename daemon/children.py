@@ -16,6 +16,7 @@ from daemon.lifeline import PARENT_ENV
 log = logging.getLogger("children")
 RESTART_BUDGET = 5  # restarts within RESTART_WINDOW_S before a child is left down
 RESTART_WINDOW_S = 60.0
+BACKOFF_START_S = 1.0  # doubled after each restart, back to this after a stable run
 BACKOFF_MAX_S = 30.0
 
 
@@ -28,7 +29,8 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
     next_start: float | None = 0.0
-    backoff_s: float = 1.0
+    started_at: float = 0.0
+    backoff_s: float = BACKOFF_START_S
     exit_code: int | None = None
     last_pid: int | None = None
     given_up: bool = False
@@ -53,7 +55,7 @@ class Children:
         for child in self.children.values():
             if child.proc is None:
                 if child.next_start is not None and now >= child.next_start and not self.stopping:
-                    self._start(child)
+                    self._start(child, now)
                 continue
             code = child.proc.poll()
             if code is None:
@@ -86,12 +88,12 @@ class Children:
             assert child.proc is not None
             child.proc.wait()
 
-    def _start(self, child: Child) -> None:
+    def _start(self, child: Child, now: float) -> None:
         env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
         # Own process group: a Ctrl-C in the terminal reaches tandemd, which stops them in order.
         child.proc = subprocess.Popen(child.argv, env=env, process_group=0)
         child.last_pid = child.proc.pid
-        child.next_start = None
+        child.next_start, child.started_at = None, now
         log.info("started %s (pid %d)", child.name, child.proc.pid)
 
     def _after_exit(self, child: Child, now: float) -> None:
@@ -101,6 +103,9 @@ class Children:
         if not child.restart or (code == 0 and not child.restart_on_success):
             log.info("%s exited with code %s", child.name, code)
             return
+        if now - child.started_at >= RESTART_WINDOW_S:
+            # It ran a whole window: this exit is a new incident, not part of a crash loop.
+            child.backoff_s = BACKOFF_START_S
         while child.restarts and now - child.restarts[0] > RESTART_WINDOW_S:
             child.restarts.popleft()
         if len(child.restarts) >= RESTART_BUDGET:
