@@ -1,5 +1,6 @@
-"""The dispatcher with real sockets, below the daemon: what it does when a worker
-vanishes between registering and being sent to, or stops reading."""
+"""The dispatcher with real sockets, below the daemon: credit per worker, an item re-sent
+after its worker died, a worker that vanishes between registering and being sent to, or
+stops reading."""
 
 from __future__ import annotations
 
@@ -131,5 +132,122 @@ def test_a_worker_that_stops_reading_never_blocks_the_loop() -> None:
     assert 0 < len(peer.inflight) < 40
     assert disp.queued("vision") == 40 - len(peer.inflight)  # nothing lost, nothing twice
     stuck.close()
+    sock.close()
+    ctx.term()
+
+
+def received_seqs(dealer: zmq.Socket, wait_ms: int = 200) -> list[int]:
+    """The items a worker's DEALER got (not tandemd's heartbeats), until nothing came for
+    `wait_ms`."""
+    seqs = []
+    while dealer.poll(wait_ms, zmq.POLLIN):
+        msg, _ = protocol.decode(dealer.recv_multipart())
+        if isinstance(msg, protocol.VideoItem):
+            seqs.append(msg.seq)
+    return seqs
+
+
+def answer(dealer: zmq.Socket, seq: int) -> None:
+    held = item(seq)  # the same (stream, modality, seq) as the item sent
+    dealer.send(
+        protocol.encode(
+            protocol.Result(
+                v=protocol.PROTOCOL_VERSION,
+                stream=held.header.stream,
+                modality="video",
+                seq=seq,
+                pts=held.header.pts,
+                wall=held.header.wall,
+                outputs={},
+                infer_s=0.0,
+            )
+        )
+    )
+
+
+def test_credit_caps_what_each_worker_holds_and_the_faster_one_gets_more() -> None:
+    ctx = zmq.Context()
+    sock = bind_server(ctx, zmq.ROUTER, "tcp://127.0.0.1:*")
+    answered: list[int] = []
+    disp = Dispatcher(
+        sock,
+        Metrics(CollectorRegistry()),
+        1000,
+        3,
+        lambda r: answered.append(r.seq) is None,
+        lambda h: None,
+        lambda h, r: None,
+    )
+    fast = register(ctx, disp, "fast", capacity=2)
+    slow = register(ctx, disp, "slow", capacity=3)  # never answers
+    for seq in range(20):
+        disp.enqueue(item(seq))
+
+    disp.dispatch()
+    got = {"fast": received_seqs(fast), "slow": received_seqs(slow)}
+    assert (len(got["fast"]), len(got["slow"])) == (2, 3), "no worker is sent past its capacity"
+    while disp.queued("vision"):
+        for seq in got["fast"][-2:]:
+            answer(fast, seq)
+        target = len(answered) + 2
+        assert wait_until(lambda: disp.handle_incoming() or len(answered) == target, 5, 0.01)
+        disp.dispatch()
+        more = received_seqs(fast)
+        assert 0 < len(more) <= 2
+        got["fast"] += more
+        assert received_seqs(slow, wait_ms=0) == [], "the slow worker holds its 3 and no more"
+    assert len(got["fast"]) == 17 and len(got["slow"]) == 3
+    assert sorted(got["fast"] + got["slow"]) == list(range(20))
+    for dealer in (fast, slow):
+        dealer.close()
+    sock.close()
+    ctx.term()
+
+
+def test_an_item_resent_after_its_worker_died_is_answered_once() -> None:
+    """The hung worker wakes and answers after the item went to another: that late
+    answer is discarded and counted, never used or counted as a result."""
+    ctx = zmq.Context()
+    sock = bind_server(ctx, zmq.ROUTER, "tcp://127.0.0.1:*")
+    metrics = Metrics(CollectorRegistry())
+    used: list[int] = []
+    released: list[int] = []
+    disp = Dispatcher(
+        sock,
+        metrics,
+        100,  # heartbeat_ms: declared dead after 3 missed, 0.3 s
+        3,
+        lambda r: used.append(r.seq) is None,
+        lambda h: released.append(h.header.seq),
+        lambda h, r: None,
+    )
+    hung = register(ctx, disp, "hung", capacity=4)
+    disp.enqueue(item(7))
+    disp.dispatch()
+    assert received_seqs(hung) == [7]
+    other = register(ctx, disp, "other", capacity=4)  # joins after: "hung" keeps the item
+
+    def hung_is_buried() -> bool:
+        other.send(protocol.encode(protocol.Heartbeat(v=protocol.PROTOCOL_VERSION)))
+        disp.handle_incoming()
+        disp.tick(time.monotonic())
+        return [p.name for p in disp.peers.values()] == ["other"]
+
+    assert wait_until(hung_is_buried, 5, 0.05), "the silent worker was never declared dead"
+    assert disp.queued("vision") == 1, "its unanswered item went back to the queue"
+    disp.dispatch()
+    assert received_seqs(other) == [7]
+
+    answer(hung, 7)  # too late: it was declared dead
+    answer(other, 7)
+    assert wait_until(lambda: disp.handle_incoming() or len(used) == 1, 5, 0.01)
+    time.sleep(0.1)
+    disp.handle_incoming()
+    sample = metrics.registry.get_sample_value
+    assert used == [7] and released == [7]
+    assert sample("tandem_results_total", {"kind": "vision"}) == 1
+    assert sample("tandem_results_discarded_total", {"kind": "vision", "reason": "unknown"}) == 1
+    for dealer in (hung, other):
+        dealer.close()
     sock.close()
     ctx.term()
