@@ -190,7 +190,11 @@ def test_credit_caps_what_each_worker_holds_and_the_faster_one_gets_more() -> No
         for seq in got["fast"][-2:]:
             answer(fast, seq)
         target = len(answered) + 2
-        assert wait_until(lambda: disp.handle_incoming() or len(answered) == target, 5, 0.01)
+        assert wait_until(
+            lambda n=target: disp.handle_incoming() or len(answered) == n,
+            5,
+            0.01,
+        )
         disp.dispatch()
         more = received_seqs(fast)
         assert 0 < len(more) <= 2
