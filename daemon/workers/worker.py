@@ -101,6 +101,8 @@ class Worker:
                 code = self._session()
                 if code is not None:
                     return code
+                if self.stopping:  # asked to stop while it waited for a silent tandemd
+                    break
                 log.warning("tandemd at %s went silent; registering again", self.endpoint)
             return 0
         finally:
