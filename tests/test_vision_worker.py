@@ -198,10 +198,21 @@ class FakeTandemd:
         self.ctx.term()
 
 
-def run_worker(runner: BatchRunner, endpoint: str, policy: BatchPolicy, capacity: int) -> Worker:
+@contextlib.contextmanager
+def running_worker(
+    runner: BatchRunner, endpoint: str, policy: BatchPolicy, capacity: int
+) -> Iterator[Worker]:
+    """A worker on a thread of this process, stopped and joined on the way out: none
+    outlives its test."""
     worker = Worker(endpoint, "vision", runner, capacity, 100, 3, policy)
-    threading.Thread(target=worker.run, daemon=True).start()
-    return worker
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.request_stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the worker did not stop"
 
 
 @contextlib.contextmanager
@@ -210,12 +221,11 @@ def serving(analyzers: list[Any], capacity: int = 1) -> Iterator[FakeTandemd]:
     FakeTandemd."""
     runner = BatchRunner(analyzers, make_runtime("cpu"), WorkerMetrics(CollectorRegistry()))
     tandemd = FakeTandemd()
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity)
     try:
-        tandemd.register()
-        yield tandemd
+        with running_worker(runner, tandemd.endpoint, BatchPolicy(1, 0), capacity):
+            tandemd.register()
+            yield tandemd
     finally:
-        worker.request_stop()
         tandemd.close()
 
 
@@ -226,15 +236,14 @@ def test_frames_of_several_streams_reach_one_forward(tmp_path: Path) -> None:
     runner = BatchRunner(analyzers, make_runtime("cpu"), metrics)
     tandemd = FakeTandemd()
     # A long max_wait: batches form because max_batch items are there, not by time.
-    worker = run_worker(runner, tandemd.endpoint, BatchPolicy(4, 60_000), capacity=8)
     try:
-        assert tandemd.register().capacity == 8
-        sent = items(8, streams=4)  # cam0..cam3 interleaved: any 4 in a row span 4 streams
-        for item in sent:
-            tandemd.send(item)
-        results = tandemd.results(8)
+        with running_worker(runner, tandemd.endpoint, BatchPolicy(4, 60_000), capacity=8):
+            assert tandemd.register().capacity == 8
+            sent = items(8, streams=4)  # cam0..cam3 interleaved: any 4 in a row span 4 streams
+            for item in sent:
+                tandemd.send(item)
+            results = tandemd.results(8)
     finally:
-        worker.request_stop()
         tandemd.close()
     assert sorted((r.stream, r.seq) for r in results) == sorted((i.stream, i.seq) for i in sent)
     assert all(set(r.outputs) == {"objects", "motion"} and not r.errors for r in results)
