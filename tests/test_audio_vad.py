@@ -63,7 +63,11 @@ def test_batched_probabilities_equal_silero_frame_by_frame(
         reference = torch.tensor([float(jit(frame, 16000)) for frame in frames])
     vad, state = SileroVad(jit), SileroState()
     batched = torch.cat([vad.probabilities(part, state) for part in x.split(37 * FRAME)])
-    assert torch.allclose(batched, reference, atol=1e-5)
+    # The batched forward reduces in another order than one frame at a time, and the
+    # vector width differs between x86-64 CPUs (2.2e-5 apart seen on an AMD EPYC); a
+    # wrong state carried between frames moves a probability by far more than 1e-3.
+    assert torch.allclose(batched, reference, atol=1e-3)
+    assert (batched > 0.5).tolist() == (reference > 0.5).tolist()
 
 
 def test_interleaved_streams_get_the_same_answers_as_alone(

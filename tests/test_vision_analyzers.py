@@ -57,7 +57,7 @@ def test_sharpness_is_opencvs_laplacian_variance() -> None:
     # Same kernel as ours (ksize=1); compare away from the border, where padding differs.
     reference = cv2.Laplacian(y, cv2.CV_64F, ksize=1)[1:-1, 1:-1].var()
     ours = BlurAnalyzer().analyze(item(image, 0, 0.0))["sharpness"]
-    assert ours == pytest.approx(reference, rel=1e-4)
+    assert ours == pytest.approx(reference, rel=1e-3)  # float32 sums against float64
 
 
 def test_faces_found_where_they_were_drawn(people_clip: Path) -> None:

@@ -114,7 +114,8 @@ def test_detector_scores_each_kind_of_head(models: dict[str, Path]) -> None:
         assert logits.shape[-1] == 3 + (0 if sigmoid else 1), kind
         want = logits.sigmoid() if sigmoid else logits.softmax(dim=-1)[..., :3]
         got = detector.analyze(frames(1)[0])
-        assert got["scores"][0] == pytest.approx(float(want.max()), abs=1e-4), kind
+        # abs=1e-3: two float32 forwards may reduce in another order on another CPU.
+        assert got["scores"][0] == pytest.approx(float(want.max()), abs=1e-3), kind
 
 
 def test_rtdetr_pixels_are_not_normalized(models: dict[str, Path]) -> None:
@@ -244,8 +245,9 @@ def test_region_gate_shows_the_model_the_changed_region(models: dict[str, Path])
     ]
     found = dict(zip(map(tuple, moved["boxes"]), moved["scores"], strict=True))
     for box, score in zip(mapped, in_crop["scores"], strict=True):
-        near = [b for b in found if max(abs(u - v) for u, v in zip(b, box, strict=True)) < 2e-4]
-        assert near and found[near[0]] == pytest.approx(score, abs=2e-4)
+        # 1e-3: float32 forwards of the crop, in another order on another CPU.
+        near = [b for b in found if max(abs(u - v) for u, v in zip(b, box, strict=True)) < 1e-3]
+        assert near and found[near[0]] == pytest.approx(score, abs=1e-3)
         assert (
             x0 - 1e-4 <= box[0] <= box[2] <= x1 + 1e-4
             and y0 - 1e-4 <= box[1] <= box[3] <= y1 + 1e-4
