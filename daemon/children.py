@@ -26,6 +26,7 @@ class Child:
     argv: list[str]
     restart: bool  # restart when it exits by itself (not for a finished file stream)
     restart_on_success: bool = False
+    stdin: bytes | None = None  # written to the child's stdin at each start, then closed
     proc: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
     next_start: float | None = 0.0
@@ -43,9 +44,15 @@ class Children:
         self.on_restart = on_restart
 
     def add(
-        self, name: str, module_args: list[str], restart: bool, restart_on_success: bool = False
+        self,
+        name: str,
+        module_args: list[str],
+        restart: bool,
+        restart_on_success: bool = False,
+        stdin: bytes | None = None,
     ) -> Child:
-        child = Child(name, [sys.executable, "-m", *module_args], restart, restart_on_success)
+        argv = [sys.executable, "-m", *module_args]
+        child = Child(name, argv, restart, restart_on_success, stdin)
         self.children[name] = child
         return child
 
@@ -91,7 +98,12 @@ class Children:
     def _start(self, child: Child, now: float) -> None:
         env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
         # Own process group: a Ctrl-C in the terminal reaches tandemd, which stops them in order.
-        child.proc = subprocess.Popen(child.argv, env=env, process_group=0)
+        stdin = subprocess.PIPE if child.stdin is not None else None
+        child.proc = subprocess.Popen(child.argv, env=env, process_group=0, stdin=stdin)
+        if child.proc.stdin is not None:
+            # A few KiB: fits the pipe's buffer, so this never waits on the child.
+            child.proc.stdin.write(child.stdin or b"")
+            child.proc.stdin.close()
         child.last_pid = child.proc.pid
         child.next_start, child.started_at = None, now
         log.info("started %s (pid %d)", child.name, child.proc.pid)

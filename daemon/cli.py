@@ -5,7 +5,7 @@ tandem status [--json]                            streams, workers and rates fro
 tandem check-config PATH                          validate a config, exit 2 if bad
 tandem analyze FILE [--config PATH] [--json]      the whole pipeline on one recording
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
-tandem keys DIR NAME                              write a CURVE key pair (mode 0600)
+tandem keys DIR NAME                              write a CURVE key pair (secret 0600)
 """
 
 from __future__ import annotations

@@ -8,15 +8,18 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from daemon.envsubst import UnsetVariableError, expand_tree
 from daemon.fusion.rules import EventRule, check_rules
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
+from streams import redact
 
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -325,7 +328,15 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, source=str(path))
 
 
-def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
+def parse_config(
+    raw: dict[str, Any], source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a parsed config; `${NAME}` in strings is read from `environ` (the
+    process's environment by default) first."""
+    try:
+        raw = expand_tree(raw, os.environ if environ is None else environ)
+    except UnsetVariableError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -343,7 +354,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
     if err["type"] == "extra_forbidden":
         return f"{source}: {key}: unknown key{more}"
     if key and err["type"] not in ("value_error",):
-        return f"{source}: {key} = {err['input']!r}: {message}{more}"
+        return f"{source}: {key} = {redact(repr(err['input']))}: {message}{more}"
     # A validator naming a sub-key (an event rule's condition tree names even one level).
     sub_key = (
         r"^[a-z_]+[a-z_\[\]\d.]*:"

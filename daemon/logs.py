@@ -4,6 +4,7 @@ Two formats: `text` (a human line on stderr) and `json` (one JSON object per lin
 stdout, for journald and log shippers). `auto` picks json when stdout goes to the
 journal (systemd sets $JOURNAL_STREAM), text otherwise. tandemd passes its resolved
 format to its children in $TANDEM_LOG_FORMAT, so all of a service's lines match.
+Both formatters redact secrets in URLs (streams.redact) from the message and traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import time
 from datetime import UTC, datetime
 from typing import Literal
+
+from streams import redact
 
 FORMAT_ENV = "TANDEM_LOG_FORMAT"
 LogFormat = Literal["auto", "json", "text"]
@@ -58,11 +61,18 @@ class JsonFormatter(logging.Formatter):
             "process": self.process,
             "pid": record.process,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
+            out["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """A human line; secrets in URLs redacted (streams.redact), tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def resolve_format(fmt: str | None) -> Literal["json", "text"]:
@@ -82,7 +92,7 @@ def setup_logging(level: str, process: str, fmt: str | None = None) -> Literal["
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
+            TextFormatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
         )
     handler.addFilter(_RateLimit())
     root = logging.getLogger()

@@ -3,13 +3,12 @@ fused records out to the publisher. The loop in `service` calls these handlers."
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,10 +19,11 @@ from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
 from daemon.fusion.actions import Cascades
 from daemon.fusion.fuser import StreamFuser
+from daemon.ingest.launch import IngestLaunch
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from daemon.stages import StageClock
-from streams import SourceSpec, auto_decode_threads
+from streams import SourceSpec, auto_decode_threads, redact
 
 if TYPE_CHECKING:
     from daemon.dispatch.dispatcher import Dispatcher
@@ -115,8 +115,8 @@ class Pipeline:
             self.config.streams, self.metrics, hub.set_fps, self._degraded, time.monotonic()
         )
 
-    def ingest_argument(self, stream_id: str) -> str:
-        """The JSON argument of the stream's ingest process."""
+    def ingest_launch(self, stream_id: str, endpoint: str) -> IngestLaunch:
+        """What the stream's ingest process is started with."""
         s = next(s for s in self.config.streams if s.id == stream_id)
         threads = s.decode_threads
         if threads == "auto":
@@ -152,7 +152,7 @@ class Pipeline:
             reconnect_max_s=s.reconnect_max_s,
             stall_timeout_s=s.stall_timeout_s,
         )
-        return json.dumps(asdict(spec) | {"bound": s.queue, "log_level": self.config.log.level})
+        return IngestLaunch(spec, endpoint, bound=s.queue, log_level=self.config.log.level)
 
     # -- from ingest --------------------------------------------------------------
     def on_hello(self, stream: str, hello: protocol.IngestHello) -> None:
@@ -371,7 +371,7 @@ class Pipeline:
             "type": "status",
             "stream": stream,
             "state": state,
-            "detail": detail,
+            "detail": None if detail is None else redact(detail),
             "at": time.time(),
         }
         if previous is not None:

@@ -87,7 +87,8 @@ def secure_client(
 
 
 def write_keypair(directory: str | Path, name: str) -> tuple[Path, Path]:
-    """Write NAME.key (public) and NAME.key_secret, both mode 0600; refuse to overwrite."""
+    """Write NAME.key (public, mode 0644: it is meant to be copied and read) and
+    NAME.key_secret (mode 0600); refuse to overwrite."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     public, secret = directory / f"{name}.key", directory / f"{name}.key_secret"
@@ -99,6 +100,6 @@ def write_keypair(directory: str | Path, name: str) -> tuple[Path, Path]:
         zmq.auth.create_certificates(str(directory), name)
     finally:
         os.umask(old)
-    for path in (public, secret):
-        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    public.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    secret.chmod(stat.S_IRUSR | stat.S_IWUSR)
     return public, secret

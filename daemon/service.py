@@ -247,12 +247,13 @@ class Tandemd:
             self.add_ingest_child(stream)
 
     def add_ingest_child(self, stream: StreamConfig) -> None:
-        spec = self.pipeline.ingest_argument(stream.id)
+        launch = self.pipeline.ingest_launch(stream.id, self.hub.endpoint)
         self.children.add(
             f"ingest-{stream.id}",
-            ["daemon.ingest", spec, self.hub.endpoint],
+            launch.argv(),
             restart=stream.mode == "live",
             restart_on_success=stream.mode == "live",
+            stdin=launch.stdin(),
         )
 
     def _workers_ready(self) -> bool:

@@ -9,6 +9,7 @@ Who sends them where is the daemon's business.
 from streams.decode import SourceError, auto_decode_threads
 from streams.health import STATES, Health, IllegalTransitionError, State, Transition
 from streams.live import Finished, Interrupted, Opened, run_stream
+from streams.redact import redact
 from streams.sampling import AnalysisRate
 from streams.source import Source, open_source
 from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
@@ -31,5 +32,6 @@ __all__ = [
     "VideoFrame",
     "auto_decode_threads",
     "open_source",
+    "redact",
     "run_stream",
 ]

@@ -4,13 +4,11 @@ Debian's ffmpeg (and rtsp-server-perl) on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 import zmq
 
 from daemon import protocol
+from daemon.ingest.launch import IngestLaunch
 from daemon.lifeline import PARENT_ENV
 from streams import SourceSpec
 from tests.conftest import ROOT
@@ -63,15 +62,19 @@ class IngestPeer:
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.messages: list[tuple[float, Any]] = []  # (monotonic arrival, message)
         self.identity: bytes | None = None
-        argument = json.dumps(asdict(spec) | {"bound": bound, "log_level": "info"})
+        launch = IngestLaunch(spec, self.endpoint, bound=bound, log_level="info")
         self.log = (tmp / f"ingest-{spec.stream_id}.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.ingest", argument, self.endpoint],
+            [sys.executable, "-m", *launch.argv()],
             cwd=ROOT,
             env=dict(os.environ, **{PARENT_ENV: str(os.getpid())}),
+            stdin=subprocess.PIPE,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(launch.stdin())
+        self.proc.stdin.close()
 
     def pump(self, seconds: float) -> None:
         """Receive for `seconds`, granting one credit back for every item."""

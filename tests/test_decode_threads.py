@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import av
@@ -28,10 +28,8 @@ def test_auto_shares_the_cores_out_over_the_video_streams() -> None:
 
 def ingest_spec(streams: list[dict[str, object]], stream_id: str) -> dict[str, object]:
     config = parse_config({"streams": streams})
-    spec: dict[str, object] = json.loads(
-        Pipeline(config, Metrics(CollectorRegistry())).ingest_argument(stream_id)
-    )
-    return spec
+    launch = Pipeline(config, Metrics(CollectorRegistry())).ingest_launch(stream_id, "ipc://x")
+    return asdict(launch.spec)
 
 
 def test_tandemd_resolves_auto_when_it_starts_a_stream() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_keys_are_written_0600_and_never_overwritten(tmp_path: Path) -> None:
+def test_public_key_is_0644_secret_0600_and_never_overwritten(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "keys", str(tmp_path / "k"), "host1"],
         cwd=ROOT,
@@ -50,8 +51,8 @@ def test_keys_are_written_0600_and_never_overwritten(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("host1.key", "host1.key_secret"):
-        assert stat.S_IMODE((tmp_path / "k" / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k" / "host1.key").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "k" / "host1.key_secret").stat().st_mode) == 0o600
     with pytest.raises(SecurityError, match="exists; not overwriting"):
         write_keypair(tmp_path / "k", "host1")
 
@@ -150,17 +151,22 @@ def test_stopped_authenticator_refuses_even_allowed_keys(server: CurveServer, ke
 
 
 @pytest.mark.slow
-def test_tandemd_on_curve_serves_allowed_workers_only(tandemd, keys, tmp_path: Path) -> None:
+def test_tandemd_on_curve_serves_allowed_workers_only(
+    tandemd, keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys are read as systemd's LoadCredential= hands them over: from
+    $CREDENTIALS_DIRECTORY, named as ${CREDENTIALS_DIRECTORY} in config and argv."""
     from tests.test_dispatch_faults import metric
 
     port, pub, metrics_port = free_port(), free_port(), free_port()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(keys["server_secret"].parent))
     daemon = tandemd(f"""
 runtime_dir = "{tmp_path}/run"
 [workers.audio]
 count = 1
 [dispatch]
 endpoint = "tcp://0.0.0.0:{port}"
-curve_secret_key = "{keys["server_secret"]}"
+curve_secret_key = "${{CREDENTIALS_DIRECTORY}}/{keys["server_secret"].name}"
 curve_allowed_keys = "{keys["allowed"]}"
 [publish]
 endpoint = "tcp://127.0.0.1:{pub}"
@@ -174,7 +180,9 @@ port = {metrics_port}
     remote = worker_argv(
         "audio", f"tcp://127.0.0.1:{port}", "--server-key", str(keys["server_public"])
     )
-    good = subprocess.Popen([*remote, "--key", str(keys["worker_secret"])], cwd=ROOT)
+    credential = "${CREDENTIALS_DIRECTORY}/" + keys["worker_secret"].name
+    worker_env = dict(os.environ, CREDENTIALS_DIRECTORY=str(keys["worker_secret"].parent))
+    good = subprocess.Popen([*remote, "--key", credential], cwd=ROOT, env=worker_env)
     bad = subprocess.Popen([*remote, "--key", str(keys["stranger_secret"])], cwd=ROOT)
     try:
         assert wait_until(lambda: metric(metrics_port, "tandem_workers", kind="audio") == 2, 30)

@@ -1,10 +1,12 @@
 """The ingest process of one stream: owns its lifecycle from start to stop.
 
-Started by tandemd as `python -m daemon.ingest SPEC_JSON ENDPOINT`. A decode thread runs
-the stream (`streams.run_stream`: sessions, reconnects, media timeline) and hands its
-items and events over a small bounded queue to the main thread, which owns the link to
-tandemd and the stream's health state machine. So a source blocked inside FFmpeg still
-lets this process answer tandemd, notice the stall and stop when asked.
+Started by tandemd as `python -m daemon.ingest --stream ID` with its spec on stdin
+(daemon/ingest/launch.py: never in argv, where a URL's password would show in `ps`).
+A decode thread runs the stream (`streams.run_stream`: sessions, reconnects, media
+timeline) and hands its items and events over a small bounded queue to the main thread,
+which owns the link to tandemd and the stream's health state machine. So a source
+blocked inside FFmpeg still lets this process answer tandemd, notice the stall and stop
+when asked.
 
 Exit codes: 0 end of source or stopped, 1 the decode thread crashed (tandemd restarts
 the process), 3 a file source failed (the error is sent to tandemd first).
@@ -12,7 +14,6 @@ the process), 3 a file source failed (the error is sent to tandemd first).
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sys
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import zmq
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.ingest.launch import IngestLaunch, LaunchError
 from daemon.ingest.sender import IngestSender
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
@@ -187,12 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     keep_frame_buffers()
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m daemon.ingest SPEC_JSON ENDPOINT", file=sys.stderr)
+    try:
+        launch = IngestLaunch.parse(args, sys.stdin.buffer.read())
+    except LaunchError as exc:
+        print(f"ingest: {exc}", file=sys.stderr)
         return 2
-    raw = json.loads(args[0])
-    bound, level = raw.pop("bound"), raw.pop("log_level")
-    spec = SourceSpec(**raw)
-    setup_logging(level, f"ingest[{spec.stream_id}]")
+    setup_logging(launch.log_level, f"ingest[{launch.spec.stream_id}]")
     freeze_startup_objects()
-    return run(spec, args[1], bound=bound)
+    return run(launch.spec, launch.endpoint, bound=launch.bound)

@@ -17,7 +17,7 @@ import zmq
 
 from daemon import protocol
 from daemon.inbox import waiting
-from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame
+from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame, redact
 
 log = logging.getLogger("ingest")
 
@@ -71,7 +71,7 @@ class IngestSender:
                 stream=self.stream_id,
                 state=change.state,
                 previous=change.previous,
-                reason=change.reason[:4096],
+                reason=redact(change.reason)[:4096],
                 at=change.at,
                 video=video,
                 audio=audio,
@@ -132,7 +132,7 @@ class IngestSender:
                 v=protocol.PROTOCOL_VERSION,
                 stream=self.stream_id,
                 reason=reason,
-                error=error,
+                error=None if error is None else redact(error),
             )
         )
 

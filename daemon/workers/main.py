@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import warnings
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.envsubst import UnsetVariableError, expand
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
 
@@ -31,8 +33,14 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--heartbeat-ms", type=int, default=1000)
     p.add_argument("--liveness", type=int, default=3)
-    p.add_argument("--server-key", help="tandemd's public key file (CURVE endpoints)")
-    p.add_argument("--key", help="this worker's secret key file (CURVE endpoints)")
+    p.add_argument(
+        "--server-key", help="tandemd's public key file (CURVE endpoints); ${NAME} expanded"
+    )
+    p.add_argument(
+        "--key",
+        help="this worker's secret key file (CURVE endpoints); ${NAME} expanded, e.g. "
+        "${CREDENTIALS_DIRECTORY}/worker.key_secret under systemd's LoadCredential=",
+    )
     p.add_argument("--log-level", default="info")
     return p
 
@@ -42,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
     keep_frame_buffers()
     setup_logging(args.log_level, f"worker[{args.kind}]")
     log = logging.getLogger("worker")
+    if bool(args.server_key) != bool(args.key):
+        log.error("--server-key and --key go together")
+        return 2
+    try:
+        curve = _key_files(args.server_key, args.key)
+    except UnsetVariableError as exc:
+        log.error("%s", exc)
+        return 2
     import cv2
     import torch
     from prometheus_client import CollectorRegistry
@@ -71,9 +87,6 @@ def run(args: argparse.Namespace) -> int:
     except (analyzers.UnknownAnalyzerError, DeviceError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
-    if bool(args.server_key) != bool(args.key):
-        log.error("--server-key and --key go together")
-        return 2
     log.info("analyzers %s on %s (%s)", ",".join(names), runtime.device, runtime.precision)
     metrics = WorkerMetrics(CollectorRegistry())
     if args.metrics_port >= 0:
@@ -91,9 +104,17 @@ def run(args: argparse.Namespace) -> int:
         args.liveness,
         BatchPolicy(args.max_batch, args.max_wait_ms),
     )
-    if args.key:
-        worker.curve = (args.server_key, args.key)
+    worker.curve = curve
     return worker.run()
+
+
+def _key_files(server_key: str | None, key: str | None) -> tuple[str, str] | None:
+    """The key paths with `${NAME}` read from the environment: under systemd,
+    `--key ${CREDENTIALS_DIRECTORY}/worker.key_secret` (LoadCredential=) reaches a secret
+    that the unit's DynamicUser could not read where root keeps it."""
+    if not (server_key and key):
+        return None
+    return expand(server_key, os.environ, "--server-key"), expand(key, os.environ, "--key")
 
 
 def main(argv: list[str] | None = None) -> int:
