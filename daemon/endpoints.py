@@ -10,7 +10,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from daemon import protocol
-from daemon.logs import RATE_LIMITED
+from daemon.logs import rate_limited
 from daemon.metrics import Metrics
 from daemon.security import secure_server
 
@@ -84,7 +84,7 @@ class HandshakeMonitor:
                 self.name,
                 reason,
                 event["value"],
-                extra=RATE_LIMITED,
+                extra=rate_limited(self.name, reason),  # per reason: one never hides another
             )
 
     def close(self, monitored: zmq.Socket[bytes]) -> None:

@@ -24,8 +24,10 @@ LogFormat = Literal["auto", "json", "text"]
 
 
 class _RateLimit(logging.Filter):
-    """Drops repeats of a message (same format and first argument, e.g. the peer) within
-    `interval_s`, for records logged with `extra=RATE_LIMITED`."""
+    """Drops repeats of a message within `interval_s`, for records logged with
+    `extra=RATE_LIMITED` (a repeat: same format and first argument, e.g. the peer) or
+    `extra=rate_limited(...)` (a repeat: same format and the same key, e.g. socket and
+    reason, so one kind of refusal never hides another)."""
 
     def __init__(self, interval_s: float = 10.0) -> None:
         super().__init__()
@@ -36,7 +38,7 @@ class _RateLimit(logging.Filter):
         if not getattr(record, "rate_limit", False):
             return True
         first_arg = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
-        key = (record.name, f"{record.msg}|{first_arg}")
+        key = (record.name, f"{record.msg}|{getattr(record, 'rate_key', first_arg)}")
         now = time.monotonic()
         if now - self._last.get(key, -1e9) < self.interval_s:
             return False
@@ -102,3 +104,8 @@ def setup_logging(level: str, process: str, fmt: str | None = None) -> Literal["
 
 
 RATE_LIMITED = {"rate_limit": True}
+
+
+def rate_limited(*key: object) -> dict[str, object]:
+    """`extra=` for a record whose repeats are dropped per `key` (e.g. socket, reason)."""
+    return {"rate_limit": True, "rate_key": "|".join(str(part) for part in key)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import stat
 import subprocess
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from daemon.config import ConfigError, parse_config
 from daemon.endpoints import HandshakeMonitor, bind_server
+from daemon.logs import setup_logging
 from daemon.metrics import Metrics
 from daemon.security import (
     AllowList,
@@ -142,6 +145,29 @@ def test_null_and_plain_clients_are_refused(server: CurveServer) -> None:
 
     assert not server.admits(plain)
     assert server.refused("handshake") >= 2
+
+
+def test_each_kind_of_refusal_is_logged_though_others_came_first(
+    server: CurveServer, keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refusals are rate-limited per reason: a plain client's refusal (handshake) must not
+    hide the unknown key's (unauthorized) that follows it within the interval."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("info", "tandemd", "json")
+        assert not server.admits(lambda sock: None)
+        assert wait_until(lambda: server.refused("handshake") >= 1, 5)
+        stranger = lambda sock: secure_client(sock, keys["server_public"], keys["stranger_secret"])  # noqa: E731
+        assert not server.admits(stranger)
+        assert wait_until(lambda: server.refused("unauthorized") >= 1, 5)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    messages = [json.loads(line)["message"] for line in capsys.readouterr().out.splitlines()]
+    refusals = [m for m in messages if "refused a peer's handshake" in m]
+    assert any(": handshake (code" in m for m in refusals), refusals
+    assert any(": unauthorized (code" in m for m in refusals), refusals
 
 
 def test_stopped_authenticator_refuses_even_allowed_keys(server: CurveServer, keys) -> None:
