@@ -255,3 +255,53 @@ def test_an_item_resent_after_its_worker_died_is_answered_once() -> None:
         dealer.close()
     sock.close()
     ctx.term()
+
+
+def test_every_message_of_an_unregistered_peer_is_counted_once() -> None:
+    """A heartbeat from a peer that never registered (or was declared dead) is refused
+    as unregistered; a result from it is discarded as unknown; neither goes uncounted."""
+    ctx = zmq.Context()
+    sock = bind_server(ctx, zmq.ROUTER, "tcp://127.0.0.1:*")
+    metrics = Metrics(CollectorRegistry())
+    disp = Dispatcher(sock, metrics, 1000, 3, lambda r: True, lambda h: None, lambda h, r: None)
+    stranger = ctx.socket(zmq.DEALER)
+    stranger.setsockopt(zmq.LINGER, 0)
+    stranger.connect(disp.endpoint)
+    for _ in range(3):
+        stranger.send(protocol.encode(protocol.Heartbeat(v=protocol.PROTOCOL_VERSION)))
+    result = protocol.Result(
+        v=protocol.PROTOCOL_VERSION,
+        stream="cam",
+        modality="video",
+        seq=1,
+        pts=0.0,
+        wall=1.0,
+        outputs={},
+        infer_s=0.0,
+    )
+    stranger.send(protocol.encode(result))
+
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    def counted() -> float:
+        disp.handle_incoming()
+        return sample(
+            "tandem_messages_rejected_total", {"socket": "dispatch", "reason": "unregistered"}
+        ) + sample("tandem_results_discarded_total", {"kind": "vision", "reason": "unknown"})
+
+    try:
+        assert wait_until(lambda: counted() >= 4, 5, 0.02)
+        time.sleep(0.1)
+        assert counted() == 4
+        assert (
+            sample(
+                "tandem_messages_rejected_total", {"socket": "dispatch", "reason": "unregistered"}
+            )
+            == 3
+        )
+        assert not disp.peers
+    finally:
+        stranger.close()
+        sock.close()
+        ctx.term()

@@ -166,9 +166,13 @@ class Dispatcher:
         peer = self.peers.get(identity)
         if peer is None:
             # Not registered (declared dead, or tandemd restarted): it notices our silence
-            # and registers again. Its late answers are not used.
-            for result in _results(msg):
+            # and registers again. Its late answers are not used; anything else it sends
+            # (a heartbeat) is refused as unregistered: every message is counted once.
+            results = _results(msg)
+            for result in results:
                 self.metrics.results_discarded.labels(KIND_OF[result.modality], "unknown").inc()
+            if not results:
+                self._reject(identity, protocol.ProtocolError("unregistered", msg.type))
             return
         peer.last_heard = time.monotonic()
         if results := _results(msg):  # a `results` message is never empty
