@@ -10,11 +10,13 @@ import logging
 import os
 import sys
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
-from daemon.config import ConfigError, load_config
+from daemon.config import ConfigError, MetricsConfig, load_config
+from daemon.health import Health
 from daemon.logs import FORMAT_ENV, setup_logging
+from daemon.metrics import register_process_collectors
 from daemon.notify import Notifier, WedgeHook
 
 EXIT_STARTUP = 1
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from daemon.service import StartupError, Tandemd  # after config: bad configs fail fast
 
     registry = CollectorRegistry()
+    register_process_collectors(registry)
     try:
         service = Tandemd(
             config,
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             config_path=args.config,
         )
         if config.metrics.enabled:
-            _serve_metrics(config.metrics.host, config.metrics.port, registry, log)
+            _serve_metrics(config.metrics, registry, service.ops.health, log)
     except StartupError as exc:
         log.error("%s: %s", args.config, exc)
         return EXIT_STARTUP
@@ -55,11 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     return service.run()
 
 
-def _serve_metrics(host: str, port: int, registry: CollectorRegistry, log: logging.Logger) -> None:
+def _serve_metrics(
+    cfg: MetricsConfig, registry: CollectorRegistry, health: Health, log: logging.Logger
+) -> None:
+    """/metrics, /healthz and /readyz (daemon/httpd.py)."""
+    from daemon.httpd import serve
     from daemon.service import StartupError
 
+    host, port = cfg.host, cfg.port
     try:
-        server, _ = start_http_server(port, addr=host, registry=registry)
+        server = serve(host, port, registry, health)
     except OSError as exc:
         raise StartupError(
             f"metrics.port = {port}: cannot listen on {host}: {exc.strerror}"

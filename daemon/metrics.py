@@ -6,7 +6,19 @@ bounded: per stream, per worker kind, per reason; never per frame. See docs/metr
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import importlib.metadata
+import platform
+
+import zmq
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -222,3 +234,33 @@ class Metrics:
             ["process"],
             registry=registry,
         )
+        self.build_info = Gauge(
+            "tandem_build_info",
+            "1, labelled with the versions of tandem, Python, PyAV and libzmq running.",
+            list(BUILD_LABELS),
+            registry=registry,
+        )
+        self.build_info.labels(*BUILD_LABELS.values()).set(1)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_LABELS = {
+    "version": _version("tandem"),
+    "python": platform.python_version(),
+    "av": _version("av"),
+    "zmq": zmq.zmq_version(),  # libzmq, which speaks on the wire
+}
+
+
+def register_process_collectors(registry: CollectorRegistry) -> None:
+    """process_* (CPU, memory, file descriptors, start time) and python_* (version, GC)
+    on `registry`, as the global registry would have them."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)

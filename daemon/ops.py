@@ -12,6 +12,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from daemon.control import start_control
+from daemon.health import Health
 from daemon.notify import Notifier, WedgeHook
 from daemon.reload import Reloader
 from daemon.stages import sample_flow
@@ -39,6 +40,7 @@ class Operations:
         self.reloader = Reloader(service, config_path) if config_path else None
         self.rates = start_control(service)  # `tandem status` (daemon/control.py)
         self._flow_sampled = float("-inf")
+        self.health = Health()  # what /healthz and /readyz answer (daemon/httpd.py)
 
     def install_signals(self) -> None:
         if self.wedge is not None:
@@ -57,6 +59,7 @@ class Operations:
         """Once per loop turn. systemd's watchdog is fed from here, so a wedged loop
         stops feeding it; pings start with READY=1, as systemd's watchdog does."""
         service = self.service
+        self.health.turned(now)
         self.notifier.watchdog(now, service.ingest_started and self.healthy())
         if self.wedge is not None:
             self.wedge.maybe_wedge()
@@ -65,13 +68,31 @@ class Operations:
         if now - self._flow_sampled >= FLOW_SAMPLE_S:
             sample_flow(service.metrics, service.dispatcher, service.hub)
             self._flow_sampled = now
+            self.health.missing = self.not_ready()
+            self.health.unhealthy = tuple(f"{name}: left down" for name in self.given_up())
         self.rates.tick(now)
 
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its
         restart budget: otherwise systemd's watchdog restarts tandemd and its workers."""
+        return not self.given_up()
+
+    def given_up(self) -> list[str]:
+        """Local workers left down after exhausting their restart budget."""
         children = self.service.children.children.values()
-        return not any(c.given_up for c in children if c.name.startswith("worker-"))
+        return [c.name for c in children if c.given_up and c.name.startswith("worker-")]
+
+    def not_ready(self) -> tuple[str, ...]:
+        """What /readyz waits for: the configured local workers registered, the
+        configured streams started (the sockets are bound before the loop runs)."""
+        service = self.service
+        missing = []
+        for kind, wanted in service.wanted_workers.items():
+            if (have := service.dispatcher.workers(kind)) < wanted:
+                missing.append(f"{have} of {wanted} local {kind} workers registered")
+        if not service.ingest_started:
+            missing.append(f"{len(service.config.streams)} streams not started yet")
+        return tuple(missing)
 
     def stopping(self) -> None:
         self.notifier.stopping()

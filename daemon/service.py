@@ -235,6 +235,11 @@ class Tandemd:
         return [*flat, *_batching_arguments(pool, device, n)]
 
     @property
+    def wanted_workers(self) -> dict[str, int]:
+        """Local workers per kind the config asks for (empty until they are added)."""
+        return dict(self._worker_counts)
+
+    @property
     def ingest_started(self) -> bool:
         return self._ingest_started
 

@@ -28,6 +28,9 @@ TONE = (
 BOUNDED_LABELS = {
     "stream", "modality", "reason", "kind", "state", "stage", "socket", "process",
     "analyzer", "le",
+    # constants of the running build: tandem_build_info, python_info; GC generations
+    "version", "python", "av", "zmq", "implementation", "major", "minor", "patchlevel",
+    "generation",
 }  # fmt: skip
 STAGES = ("ingest", "queue", "inference", "fusion", "publish")
 
