@@ -234,6 +234,13 @@ class Metrics:
             ["process"],
             registry=registry,
         )
+        self.latency_objective = Gauge(
+            "tandem_latency_objective_seconds",
+            "A live stream's latency objective (latency_objective_ms): items older are "
+            "dropped as stale, and the latency alert compares against it.",
+            ["stream"],
+            registry=registry,
+        )
         self.build_info = Gauge(
             "tandem_build_info",
             "1, labelled with the versions of tandem, Python, PyAV and libzmq running.",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from daemon.control import start_control
 from daemon.health import Health
+from daemon.metrics_seed import seed_daemon, seed_stream
 from daemon.notify import Notifier, WedgeHook
 from daemon.reload import Reloader
 from daemon.stages import sample_flow
@@ -41,6 +42,9 @@ class Operations:
         self.rates = start_control(service)  # `tandem status` (daemon/control.py)
         self._flow_sampled = float("-inf")
         self.health = Health()  # what /healthz and /readyz answer (daemon/httpd.py)
+        seed_daemon(service.metrics)  # counters at 0 from the start (daemon/metrics_seed.py)
+        for stream in service.config.streams:
+            seed_stream(service.metrics, stream, service.config)
 
     def install_signals(self) -> None:
         if self.wedge is not None:

@@ -10,14 +10,15 @@ invalid new config is rejected with one log line, and the running one keeps goin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
 from daemon.config import Config, ConfigError, StreamConfig, load_config
+from daemon.metrics import Metrics
+from daemon.metrics_seed import ingest_child, seed_stream
 
 if TYPE_CHECKING:
     from daemon.service import Tandemd
@@ -60,9 +61,12 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
     return [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
 
 
-def forget_stream_series(registry: CollectorRegistry, stream: str) -> None:
-    """Remove every labelled series of `stream`, so a removed stream is not `down`."""
-    for collector in list(registry._collector_to_names):  # no public list of collectors
+def forget_stream_series(metrics: Metrics, stream: str) -> None:
+    """Remove every labelled series of `stream`, so a removed stream is not `down`,
+    and its ingest process's restart count."""
+    with contextlib.suppress(KeyError):
+        metrics.child_restarts.remove(ingest_child(stream))
+    for collector in list(metrics.registry._collector_to_names):  # no public list
         labelnames = getattr(collector, "_labelnames", ())
         if "stream" not in labelnames:
             continue
@@ -93,7 +97,7 @@ class Reloader:
             if self._stream_drained(stream) or now > deadline:
                 self._drop_stream(stream)
                 del self.removing[stream]
-                forget_stream_series(self.service.metrics.registry, stream)
+                forget_stream_series(self.service.metrics, stream)
                 log.info("stream %s removed", stream)
                 if stream in self.pending:
                     self._add(self.pending.pop(stream))
@@ -161,6 +165,7 @@ class Reloader:
             )
         )
         self.service.pipeline.add_stream(stream)
+        seed_stream(self.service.metrics, stream, self.service.config)  # counters at 0
         self.service.hub.add_stream(stream.id, stream.queue)
         if self.service.ingest_started:  # else it starts with the others once workers are ready
             self.service.add_ingest_child(stream)

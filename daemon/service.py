@@ -30,6 +30,7 @@ from daemon.dispatch.dispatcher import KINDS, Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
+from daemon.metrics_seed import seed_children
 from daemon.notify import Notifier, WedgeHook
 from daemon.ops import Operations
 from daemon.pipeline import Pipeline
@@ -213,6 +214,7 @@ class Tandemd:
             for n, device in enumerate(devices):
                 argv = ["daemon.workers", *self._worker_args(kind, pool, device, n)]
                 self.children.add(f"worker-{kind}-{n}", argv, restart=True, restart_on_success=True)
+        seed_children(self.metrics, self.children.children)  # restarts at 0 from the start
 
     def _worker_args(self, kind: str, pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
         cfg = self.config

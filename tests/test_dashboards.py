@@ -32,13 +32,22 @@ def promtool(*args: str, cwd: Path = DASHBOARDS) -> subprocess.CompletedProcess[
 def test_alert_rules_check() -> None:
     result = promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 @needs_promtool
 def test_alert_rules_unit_tests() -> None:
     result = promtool("test", "rules", "alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_seen_firing_in_the_rule_tests() -> None:
+    """Each alert of alerts.yml has a rule test case where it fires (not only `[]`)."""
+    rules = (DASHBOARDS / "alerts.yml").read_text()
+    alerts = set(re.findall(r"^ *- alert: (\w+)$", rules, re.M))
+    tests = (DASHBOARDS / "alerts_test.yml").read_text()
+    firing = set(re.findall(r"alertname: (\w+)\n *exp_alerts:\n *- exp_labels", tests))
+    assert len(alerts) == 12 and alerts <= firing, alerts - firing
 
 
 def _queries() -> list[str]:
