@@ -24,6 +24,7 @@ import av
 
 from daemon.config import ConfigError, parse_config
 from daemon.publishing.format import digest_line, event_line
+from daemon.publishing.progress import Progress, show_progress
 from daemon.publishing.subscriber import Subscriber
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
@@ -33,8 +34,11 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 class _Collector(threading.Thread):
     """Prints what tandemd publishes until the stream's final status, then stops it."""
 
-    def __init__(self, endpoint: str, stream: str, as_json: bool, stop: Any) -> None:
+    def __init__(
+        self, endpoint: str, stream: str, as_json: bool, stop: Any, bar: Progress | None
+    ) -> None:
         super().__init__(name="analyze-subscriber", daemon=True)
+        self.bar = bar
         self.sub = Subscriber(endpoint, ["fused.", "event.", "status."])
         self.stream, self.as_json, self.stop = stream, as_json, stop
         self.records: list[dict[str, Any]] = []
@@ -50,15 +54,25 @@ class _Collector(threading.Thread):
                     break
         finally:
             self.sub.close()
+            if self.bar is not None:
+                self.bar.close()
+
+    def _print(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)  # above the bar, which is drawn again below it
+        else:
+            print(line)
 
     def _take(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "fused":
             self.records.append(message)
-            print(json.dumps(message) if self.as_json else digest_line(self.stream, message))
+            self._print(json.dumps(message) if self.as_json else digest_line(self.stream, message))
+            if self.bar is not None:
+                self.bar.at(message["window"]["end"])
         elif kind == "event":
             self.events.append(message)
-            print(json.dumps(message) if self.as_json else event_line(message))
+            self._print(json.dumps(message) if self.as_json else event_line(message))
         elif kind == "status" and "previous" not in message:  # the stream's last word
             self.final = message
             self.finished.set()
@@ -67,27 +81,34 @@ class _Collector(threading.Thread):
 
 def probe(path: str) -> tuple[bool, bool]:
     """(has video, has audio); OSError/av.FFmpegError with FFmpeg's reason otherwise."""
+    video, audio, _ = probe_media(path)
+    return video, audio
+
+
+def probe_media(path: str) -> tuple[bool, bool, float | None]:
+    """(has video, has audio, duration in seconds if the container says)."""
     if not Path(path).exists():
         raise OSError("no such file")
     if not Path(path).is_file():
         raise OSError("not a regular file")
     with av.open(path, timeout=10.0) as container:
         video, audio = bool(container.streams.video), bool(container.streams.audio)
+        duration = container.duration / 1_000_000 if container.duration else None
     if not (video or audio):
         raise ValueError("no audio or video stream in it")
-    return video, audio
+    return video, audio, duration
 
 
-def run(path: str, config_path: str | None, as_json: bool) -> int:
+def run(path: str, config_path: str | None, as_json: bool, progress: str = "auto") -> int:
     try:
-        video, audio = probe(path)
+        video, audio, duration = probe_media(path)
     except (OSError, ValueError, av.FFmpegError) as exc:
         print(f"tandem: {path}: cannot analyze: {_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     try:
         config = _config(config_path, path, video, audio)
     except ConfigError as exc:
-        print(f"tandem: {exc}", file=sys.stderr)
+        print(exc.lines("tandem: "), file=sys.stderr)
         return EXIT_CONFIG
     from daemon.logs import setup_logging
     from daemon.service import StartupError, Tandemd
@@ -105,6 +126,7 @@ def run(path: str, config_path: str | None, as_json: bool) -> int:
         stream,
         as_json,
         lambda: setattr(service, "stop_requested", True),
+        Progress(stream, duration) if show_progress(progress, sys.stderr) else None,
     )
     collector.start()
     try:
@@ -124,6 +146,8 @@ def run(path: str, config_path: str | None, as_json: bool) -> int:
 
 def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any:
     source = Path(config_path) if config_path else DEFAULT_CONFIG
+    if config_path and not source.is_file():  # a typo must not quietly mean the defaults
+        raise ConfigError(f"{source}: cannot read: no such file")
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -155,6 +179,7 @@ def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any
 def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]:
     registry = service.metrics.registry
     decode_errors = registry.get_sample_value("tandem_decode_errors_total", {"stream": stream})
+    corrupt = registry.get_sample_value("tandem_corrupt_packets_total", {"stream": stream})
     counts: dict[str, int] = {}
     for event in collector.events:
         if event["edge"] == "start":
@@ -168,6 +193,7 @@ def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]
         "windows": len(records),
         "partial_windows": sum(1 for r in records if r["partial"]),
         "decode_errors": int(decode_errors or 0),
+        "corrupt_packets": int(corrupt or 0),
         "events": counts,
         "av_offset": service.pipeline.fusers[stream].sync.estimate(),
         "state": collector.final["state"] if collector.final else None,
@@ -185,7 +211,8 @@ def _summary_text(s: dict[str, Any]) -> str:
     return (
         f"{s['stream']}: {s['frames']} frames, {s['audio_chunks']} audio chunks, "
         f"{s['windows']} windows ({s['partial_windows']} partial), "
-        f"{s['decode_errors']} decode errors, events: {events}, A/V offset: {sync}"
+        f"damage: {s['decode_errors']} decode errors, {s['corrupt_packets']} corrupt packets "
+        f"skipped, events: {events}, A/V offset: {sync}"
     )
 
 

@@ -12,66 +12,138 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
+from daemon.addresses import check_endpoint
 from daemon.config import ConfigError, load_config
+from daemon.version import version_text
 
 DEFAULT_RESULTS = "tcp://127.0.0.1:7701"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = """exit codes:
+  0  done (watch: --count records seen; status: tandemd answered)
+  1  failed (no answer, nothing within --timeout, an analysis that failed)
+  2  bad usage or config (the message names the option, file or key)"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tandem", description="tandem's command line.")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; descriptions and epilogs kept as written."""
 
-    watch = sub.add_parser("watch", help="subscribe to results and print them")
-    watch.add_argument("--stream", help="only this stream")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tandem",
+        description="tandem's command line.",
+        epilog=EXIT_CODES,
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=version_text("tandem"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=text, description=text, epilog=EXIT_CODES, formatter_class=_Help
+        )
+
+    watch = command("watch", "subscribe to results and print them")
+    watch.add_argument("--stream", help="only this stream (default: every stream)")
     watch.add_argument("--count", type=int, help="exit 0 after this many records")
     watch.add_argument("--json", action="store_true", help="print each record as JSON")
     watch.add_argument("--events", action="store_true", help="events too (event.<stream>)")
     watch.add_argument(
-        "--endpoint", help=f"results endpoint (default: the config's, or {DEFAULT_RESULTS})"
+        "--endpoint",
+        help=f"results endpoint, tcp://HOST:PORT (default: the config's, or {DEFAULT_RESULTS})",
     )
     watch.add_argument("--config", default="config.toml", help="read the endpoint from here")
-    watch.add_argument("--timeout", type=float, help="exit 1 after this many seconds of silence")
+    watch.add_argument(
+        "--timeout", type=float, help="exit 1 after this many seconds without a record"
+    )
+    watch.add_argument(
+        "--notice-after",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="say on stderr when no record came for this long (and keep waiting)",
+    )
 
-    status = sub.add_parser("status", help="ask tandemd for its streams, workers and rates")
+    status = command("status", "ask tandemd for its streams, workers and rates")
     status.add_argument("--json", action="store_true", help="print tandemd's JSON answer")
     status.add_argument(
-        "--endpoint", help="control socket (default: from the config, else /run/tandem)"
+        "--endpoint",
+        help="control socket (default: from the config, else /run/tandem, else the newest "
+        "/tmp/tandem-* of a live tandemd)",
     )
     status.add_argument("--config", default="config.toml", help="read the endpoint from here")
     status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait")
-    analyze = sub.add_parser(
-        "analyze", help="run the whole pipeline on one recording, print records and events"
+
+    analyze = command(
+        "analyze", "run the whole pipeline on one recording, print records and events"
     )
-    analyze.add_argument("file")
+    analyze.add_argument("file", help="the recording (any container FFmpeg reads)")
     analyze.add_argument(
-        "--config", help="workers, fusion and events from here (default: built-in)"
+        "--config", help="workers, fusion and events from here (default: the built-in config)"
     )
     analyze.add_argument("--json", action="store_true", help="JSON lines, summary included")
+    analyze.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="a progress bar on stderr; auto: only when stderr is a terminal",
+    )
 
-    check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("path")
+    check = command("check-config", "validate a config file, every error at once")
+    check.add_argument("path", help="the TOML config file")
 
-    keys = sub.add_parser("keys", help="write a CURVE key pair (NAME.key, NAME.key_secret)")
-    keys.add_argument("directory")
+    keys = command("keys", "write a CURVE key pair (NAME.key, NAME.key_secret)")
+    keys.add_argument("directory", help="where to write them (created if missing)")
     keys.add_argument("name", help="e.g. tandemd, or a worker host's name")
 
-    from daemon.workers.main import build_parser
+    from daemon.workers.main import build_parser as worker_parser
 
-    sub.add_parser("worker", help="run a worker process", parents=[build_parser()], add_help=False)
+    sub.add_parser(
+        "worker",
+        help="run a worker process",
+        description="Run one tandem worker process.",
+        parents=[worker_parser()],
+        add_help=False,
+        formatter_class=_Help,
+    )
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(build_parser().parse_args(argv))
+    except BrokenPipeError:
+        # The reader left (`tandem status | head -3`): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's last flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in ("watch", "status") and args.endpoint:
+        try:
+            check_endpoint(args.endpoint)
+        except ValueError as exc:
+            print(f"tandem {args.command}: --endpoint: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "watch":
         return _watch(args)
     if args.command == "status":
         from daemon.status import find_endpoint, run_status
 
-        return run_status(args.endpoint or find_endpoint(args.config), args.json, args.timeout)
+        if args.endpoint:
+            return run_status(args.endpoint, args.json, args.timeout)
+        endpoint, dead = find_endpoint(args.config)
+        return run_status(endpoint, args.json, args.timeout, dead)
     if args.command == "analyze":
         from daemon import analyze as analyze_command
 
-        return analyze_command.run(args.file, args.config, args.json)
+        return analyze_command.run(args.file, args.config, args.json, args.progress)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "keys":
@@ -85,8 +157,8 @@ def _check_config(path: str) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"tandem: {exc}", file=sys.stderr)
-        return 2
+        print(exc.lines("tandem: "), file=sys.stderr)
+        return EXIT_USAGE
     print(
         f"{path}: ok ({len(config.streams)} streams, "
         f"{config.workers.vision.processes} vision and {config.workers.audio.processes} "
@@ -108,18 +180,28 @@ def _keys(directory: str, name: str) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import zmq
+
     from daemon.publishing.format import digest_line, event_line
     from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
+    from daemon.publishing.watch import Silence
 
     endpoint = args.endpoint or _endpoint_from(args.config)
     kinds = ["fused", "event"] if args.events else ["fused"]
-    topics = [f"{k}.{args.stream}" if args.stream else f"{k}." for k in kinds]
+    # Every stream's topics, --stream filtered here: a silent stream is then told from a
+    # silent tandemd (and "fused.cam" would also match "fused.cam2").
+    topics = [f"{k}." for k in kinds]
+    silence = Silence(endpoint, args.stream, args.notice_after, args.timeout)
     seen = 0
     try:
         with Subscriber(endpoint, topics) as sub:
-            for message in sub.messages(timeout_s=args.timeout):
+            while not silence.given_up(time.monotonic()):
+                message = next(iter(sub.messages(timeout_s=0.25)), None)
+                if message is None:
+                    continue
                 if args.stream and message.stream != args.stream:
-                    continue  # topic prefix "fused.cam" also matches "fused.cam2"
+                    silence.other(message.stream)
+                    continue
                 if isinstance(message, FusedRecord):
                     text = digest_line(message.stream, message.raw)
                 elif isinstance(message, Event):
@@ -127,15 +209,16 @@ def _watch(args: argparse.Namespace) -> int:
                 else:
                     continue
                 print(json.dumps(message.raw) if args.json else text, flush=True)
+                silence.heard(time.monotonic())
                 seen += 1
                 if args.count is not None and seen >= args.count:
-                    return 0
+                    return EXIT_OK
     except KeyboardInterrupt:
-        return 0
-    if args.timeout is not None:
-        print(f"tandem: no records from {endpoint} for {args.timeout:g} s", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_OK
+    except zmq.ZMQError as exc:
+        print(f"tandem watch: cannot subscribe to {endpoint}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def _endpoint_from(path: str) -> str:

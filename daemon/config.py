@@ -6,26 +6,41 @@ Errors name the file, the key path and the value at fault, in one line.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from daemon.addresses import check_endpoint, check_stream_url
+from daemon.config_errors import describe
 from daemon.envsubst import UnsetVariableError, expand_tree
 from daemon.fusion.rules import EventRule, check_rules
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
-from streams import redact
 
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# A ZeroMQ endpoint ("" where a default applies) and a stream URL, checked at load.
+Endpoint = Annotated[str, AfterValidator(lambda e: check_endpoint(e) if e else e)]
+StreamUrl = Annotated[str, Field(min_length=1), AfterValidator(check_stream_url)]
 
 
 class ConfigError(Exception):
-    """An invalid config. `str(err)` is one line naming the file, the key and the problem."""
+    """An invalid config. `str(err)` is one line per problem, each naming the file, the
+    key and the problem (daemon/config_errors.py)."""
+
+    def lines(self, prefix: str) -> str:
+        """The message with `prefix` before each line, for a command's stderr."""
+        return "\n".join(f"{prefix}{line}" for line in str(self).splitlines())
 
 
 class _Section(BaseModel):
@@ -34,7 +49,7 @@ class _Section(BaseModel):
 
 class StreamConfig(_Section):
     id: StreamId
-    url: str = Field(min_length=1)
+    url: StreamUrl
     format: str | None = None  # FFmpeg input format, e.g. "lavfi"; None = probe
     options: dict[str, str] = Field(default_factory=dict)  # passed to FFmpeg as-is
     mode: Literal["live", "file"] = "live"
@@ -65,7 +80,7 @@ class StreamConfig(_Section):
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(10.0, gt=0, le=300)
     # A second source for the audio (video then comes from `url` only), its format.
-    audio_url: str | None = Field(None, min_length=1)
+    audio_url: StreamUrl | None = None
     audio_format: str | None = None
     keep_aspect: bool = False  # fit inside width x height keeping the aspect (even sides)
     loop: bool = False  # mode = "file": start over at the end, media time carries on
@@ -220,7 +235,7 @@ def _exposed(endpoint: str) -> bool:
 class DispatchConfig(_Secured):
     # Where workers connect. Empty: an ipc socket in the runtime directory (local only).
     # A tcp endpoint on a non-loopback address needs CURVE keys (or insecure = true).
-    endpoint: str = ""
+    endpoint: Endpoint = ""
     heartbeat_interval_ms: int = Field(1000, ge=50, le=60000)
     heartbeat_liveness: int = Field(3, ge=2, le=100)  # missed heartbeats before a peer is dead
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
@@ -244,7 +259,7 @@ class FusionConfig(_Section):
 
 
 class PublishConfig(_Secured):
-    endpoint: str = "tcp://127.0.0.1:7701"
+    endpoint: Annotated[Endpoint, Field(min_length=1)] = "tcp://127.0.0.1:7701"
     # Messages queued per subscriber before ZeroMQ drops for that slow subscriber.
     hwm: int = Field(10000, ge=1)
 
@@ -257,7 +272,7 @@ class PublishConfig(_Secured):
 class ControlConfig(_Secured):
     # Request/reply questions to tandemd: `tandem status`, and a late subscriber asking
     # for the events active now. Empty: ipc://<runtime dir>/control.sock (local only).
-    endpoint: str = ""
+    endpoint: Endpoint = ""
 
     @model_validator(mode="after")
     def _security(self) -> Self:
@@ -340,44 +355,4 @@ def parse_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, raw, source)) from exc
-
-
-def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
-    err = exc.errors()[0]
-    loc = [part for part in err["loc"] if part not in ("function-after",)]
-    key = _key_path(loc, raw)
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        return f"{source}: {key}: required key is missing{more}"
-    if err["type"] == "extra_forbidden":
-        return f"{source}: {key}: unknown key{more}"
-    if key and err["type"] not in ("value_error",):
-        return f"{source}: {key} = {redact(repr(err['input']))}: {message}{more}"
-    # A validator naming a sub-key (an event rule's condition tree names even one level).
-    sub_key = (
-        r"^[a-z_]+[a-z_\[\]\d.]*:"
-        if key.endswith(("when", "until"))
-        else r"^[a-z_]+(\[\d+\]|\.)[a-z_\[\]\d.]*:"
-    )
-    if key and re.match(sub_key, message):
-        return f"{source}: {key}.{message}{more}"
-    where = f"{key}: " if key else ""
-    return f"{source}: {where}{message}{more}"
-
-
-def _key_path(loc: list[int | str], raw: Any) -> str:
-    """streams[1].fps, with a stream's id when it has one: streams[1](id='cam').fps."""
-    out = ""
-    node = raw
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f"(id={node['id']!r})"
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out
+        raise ConfigError(describe(exc, raw, source, Config)) from exc

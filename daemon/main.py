@@ -18,20 +18,41 @@ from daemon.health import Health
 from daemon.logs import FORMAT_ENV, setup_logging
 from daemon.metrics import register_process_collectors
 from daemon.notify import Notifier, WedgeHook
+from daemon.version import version_text
 
 EXIT_STARTUP = 1
 EXIT_CONFIG = 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tandemd", description=__doc__.splitlines()[0])
+EXIT_CODES = """exit codes:
+  0  stopped cleanly (SIGTERM, SIGINT)
+  1  could not start (a port or socket taken, a key file unreadable)
+  2  bad config (the message names the file and the key)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tandemd",
+        description="Run the tandem service on a config file.",
+        epilog=EXIT_CODES,
+        formatter_class=_Help,
+    )
     parser.add_argument("config", nargs="?", default="config.toml", help="TOML config file")
-    args = parser.parse_args(argv)
+    parser.add_argument("--version", action="version", version=version_text("tandemd"))
+    return parser
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; the epilog kept as written."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     keep_frame_buffers()
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"tandemd: {exc}", file=sys.stderr)
+        print(exc.lines("tandemd: "), file=sys.stderr)
         return EXIT_CONFIG
     # Children (ingest, local workers) log in the same format.
     os.environ[FORMAT_ENV] = setup_logging(config.log.level, "tandemd", config.log.format)

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +14,71 @@ from daemon.config import ConfigError, load_config
 from daemon.control import control_endpoint, request
 
 SYSTEMD_RUNTIME_DIR = "/run/tandem"  # RuntimeDirectory=tandem in systemd/tandemd.service
+_SO_ACCEPTCON = 0x10000  # a listening socket, in /proc/net/unix's Flags
 
 
-def find_endpoint(config_path: str) -> str:
+def find_endpoint(config_path: str) -> tuple[str, list[str]]:
     """The config's control endpoint, else its runtime_dir's, else systemd's
-    (/run/tandem), else the newest private /tmp/tandem-* directory of a tandemd."""
+    (/run/tandem), else the newest private /tmp/tandem-* directory whose socket a live
+    tandemd listens on. Also the sockets passed over as left by dead daemons."""
     try:
         config = load_config(config_path)
     except ConfigError:
         config = None
     if config is not None and (config.control.endpoint or config.runtime_dir):
-        return control_endpoint(config.runtime_dir, config.control.endpoint)
+        return control_endpoint(config.runtime_dir, config.control.endpoint), []
     if "RUNTIME_DIRECTORY" in os.environ:
-        return control_endpoint(os.environ["RUNTIME_DIRECTORY"], "")
-    if not Path(SYSTEMD_RUNTIME_DIR, "control.sock").exists():
-        # runtime_dir unset outside systemd: tandemd made a private /tmp/tandem-* directory.
-        private = Path(tempfile.gettempdir()).glob("tandem-*/control.sock")
-        newest = max(private, key=lambda p: p.stat().st_mtime, default=None)
-        if newest is not None:
-            return f"ipc://{newest}"
-    return control_endpoint(SYSTEMD_RUNTIME_DIR, "")
+        return control_endpoint(os.environ["RUNTIME_DIRECTORY"], ""), []
+    systemd = Path(SYSTEMD_RUNTIME_DIR, "control.sock")
+    listening = listening_sockets()
+    if systemd.exists() and (listening is None or str(systemd) in listening):
+        return control_endpoint(SYSTEMD_RUNTIME_DIR, ""), []
+    # runtime_dir unset outside systemd: tandemd made a private /tmp/tandem-* directory.
+    private = sorted(
+        Path(tempfile.gettempdir()).glob("tandem-*/control.sock"),
+        key=_mtime,
+        reverse=True,
+    )
+    dead = [p for p in private if listening is not None and str(p) not in listening]
+    alive = [p for p in private if p not in dead]
+    if alive:
+        return f"ipc://{alive[0]}", [str(p) for p in dead]
+    return control_endpoint(SYSTEMD_RUNTIME_DIR, ""), [str(p) for p in dead]
 
 
-def run_status(endpoint: str, as_json: bool, timeout_s: float) -> int:
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed while we looked
+        return 0.0
+
+
+def listening_sockets() -> set[str] | None:
+    """Paths of the Unix sockets some process listens on now (Linux: /proc/net/unix,
+    flag __SO_ACCEPTCON); None where that cannot be read. A socket file left by a dead
+    tandemd is not among them. Reading this, rather than connecting, leaves no refused
+    handshake in tandemd's metrics."""
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    paths = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 8 and int(fields[3], 16) & _SO_ACCEPTCON:
+            paths.add(fields[7])
+    return paths
+
+
+def run_status(endpoint: str, as_json: bool, timeout_s: float, dead: Sequence[str] = ()) -> int:
+    skipped = f"; passed over sockets of dead daemons: {', '.join(dead)}" if dead else ""
     try:
         reply = request(endpoint, {"type": "status"}, timeout_s)
     except TimeoutError as exc:
-        print(f"tandem: {exc} (is tandemd running? --endpoint, --config)", file=sys.stderr)
+        print(
+            f"tandem: {exc} (is tandemd running? --endpoint, --config){skipped}",
+            file=sys.stderr,
+        )
         return 1
     if not reply.get("ok"):
         print(f"tandem: {reply.get('error')}", file=sys.stderr)

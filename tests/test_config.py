@@ -37,6 +37,28 @@ BAD = {
         "duplicate stream id 'a'",
     ),
     "not toml": ("[streams\n", "not valid TOML"),
+    "endpoint without a scheme": (
+        '[publish]\nendpoint = "localhost:7702"\n',
+        "publish.endpoint: 'localhost:7702' has no scheme: write tcp://HOST:PORT",
+    ),
+    "port out of range": (
+        '[dispatch]\nendpoint = "tcp://127.0.0.1:70000"\n',
+        "dispatch.endpoint: 'tcp://127.0.0.1:70000': port '70000' is not a number from 0",
+    ),
+    "http control endpoint": (
+        '[control]\nendpoint = "http://127.0.0.1:7703"\n',
+        "control.endpoint: 'http://127.0.0.1:7703': http:// is not a ZeroMQ transport",
+    ),
+    "url with a mangled scheme": (
+        '[[streams]]\nid = "cam"\nurl = "rtsp//cam"\n',
+        "streams[0](id='cam').url: 'rtsp//cam' is neither a URL nor an existing file: "
+        "did you mean 'rtsp://cam'?",
+    ),
+    "near-miss key": (
+        '[[streams]]\nid = "cam"\nurl = "x.mp4"\nfsp = 5\n',
+        "streams[0](id='cam').fsp: unknown key (did you mean 'fps'?)",
+    ),
+    "near-miss section": ("[fusoin]\nwindow_s = 1\n", "(did you mean 'fusion'?)"),
 }
 
 
@@ -69,6 +91,50 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path, command: list[str]) ->
     assert len(lines) == 1, proc.stderr
     assert str(path) in lines[0] and "fps" in lines[0] and "'fast'" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_every_error_is_shown_at_once_one_line_each(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[publish]\nendpoint = "localhost:7702"\n'
+        '[[streams]]\nid = "cam"\nurl = "rtsp//cam"\nfsp = 5\ndecode_threads = 99\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "check-config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"tandem: {path}: streams[0](id='cam').url: 'rtsp//cam' is neither a URL nor an "
+        "existing file: did you mean 'rtsp://cam'?",
+        # One line for a union's alternatives (an int up to 16, or "auto").
+        f"tandem: {path}: streams[0](id='cam').decode_threads = 99: Input should be less "
+        "than or equal to 16",
+        f"tandem: {path}: streams[0](id='cam').fsp: unknown key (did you mean 'fps'?)",
+        f"tandem: {path}: publish.endpoint: 'localhost:7702' has no scheme: write "
+        "tcp://HOST:PORT, ipc://PATH or inproc://NAME",
+    ]
+    assert "more)" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["rec.mp4", "/srv/rec/cam 1.mkv", "file:rec.mp4", "srt://h:9000?mode=listener"]
+)
+def test_file_paths_and_urls_stay_valid(url: str) -> None:
+    assert parse_config({"streams": [{"id": "a", "url": url}]}).streams[0].url == url
+
+
+def test_an_existing_file_named_like_a_mangled_url_is_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="did you mean 'rtsp://cam'"):
+        parse_config({"streams": [{"id": "a", "url": "rtsp:cam"}]})
+    (tmp_path / "rtsp:cam").write_bytes(b"")
+    assert parse_config({"streams": [{"id": "a", "url": "rtsp:cam"}]}).streams[0].url
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
