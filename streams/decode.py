@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import re
+import time
 from fractions import Fraction
 
 import av
@@ -28,15 +31,24 @@ def open_container(
 ) -> av.container.InputContainer:
     """Open `url` with the stream's FFmpeg options and its open/read timeouts."""
     accel = _hwaccel(spec) if hwaccel else None
+    started = time.monotonic()
     try:
         return av.open(
             url,
             format=fmt,
-            options=dict(spec.options),
+            options=ffmpeg_options(spec),
             timeout=(spec.open_timeout_s, spec.read_timeout_s),
             hwaccel=accel,
         )
     except (av.FFmpegError, OSError) as exc:
+        waited = time.monotonic() - started
+        if _timed_out(spec, exc, waited):
+            # FFmpeg words its own timeout as "Immediate exit requested" (http) or
+            # "Invalid data found" (rtsp): say what happened instead.
+            raise SourceError(
+                f"stream {spec.stream_id!r} ({url}): cannot open: timed out after "
+                f"{waited:.1f} s {_waiting_for(spec)} (open_timeout_s = {spec.open_timeout_s:g})"
+            ) from exc
         if accel is not None:
             log.warning(
                 "stream %r (%s): hardware decode failed to open (%s): software",
@@ -46,6 +58,33 @@ def open_container(
             )
             return open_container(spec, url, fmt, hwaccel=False)
         raise SourceError(f"stream {spec.stream_id!r} ({url}): cannot open: {exc}") from exc
+
+
+def ffmpeg_options(spec: SourceSpec) -> dict[str, str]:
+    """The stream's FFmpeg options, with the defaults FFmpeg lacks. RTSP listen mode
+    waits `listen_timeout` seconds for a sender; FFmpeg's default (-1: forever) overflows
+    in its TCP layer and fails every open at once ("Numerical result out of range"), so
+    it is derived from open_timeout_s (whole seconds, at least 1)."""
+    options = dict(spec.options)
+    if _listens(spec) and "listen_timeout" not in options:
+        options["listen_timeout"] = str(max(1, math.ceil(spec.open_timeout_s)))
+    return options
+
+
+def _listens(spec: SourceSpec) -> bool:
+    """Whether rtsp_flags sets `listen` (FFmpeg flags: "listen", "+listen", "a+listen")."""
+    flags = re.findall(r"([+-]?)(\w+)", spec.options.get("rtsp_flags", ""))
+    return any(name == "listen" and sign != "-" for sign, name in flags)
+
+
+def _timed_out(spec: SourceSpec, exc: BaseException, waited_s: float) -> bool:
+    """Whether an open failed because its time ran out (PyAV's interrupt callback makes
+    FFmpeg exit; some demuxers then report invalid data instead)."""
+    return isinstance(exc, av.ExitError) or waited_s >= spec.open_timeout_s * 0.95
+
+
+def _waiting_for(spec: SourceSpec) -> str:
+    return "with no sender connecting" if _listens(spec) else "with no answer from the source"
 
 
 def _hwaccel(spec: SourceSpec) -> HWAccel | None:

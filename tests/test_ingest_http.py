@@ -68,6 +68,16 @@ def test_http_missing_file_fails_naming_stream_and_url(http_dir: tuple[Path, int
         list(open_source(SourceSpec("web", url)))
 
 
+def test_an_open_timeout_says_it_timed_out_and_after_how_long(silent_port: int) -> None:
+    url = f"http://127.0.0.1:{silent_port}/live.ts"
+    with pytest.raises(SourceError) as err:
+        list(open_source(SourceSpec("mute", url, open_timeout_s=1.5)))
+    assert str(err.value) == (
+        f"stream 'mute' ({url}): cannot open: timed out after 1.5 s with no answer from "
+        "the source (open_timeout_s = 1.5)"
+    )  # not FFmpeg's "Immediate exit requested"
+
+
 @pytest.mark.slow
 def test_silent_server_fails_the_open_within_the_default_timeout(silent_port: int) -> None:
     url = f"http://127.0.0.1:{silent_port}/live.ts"

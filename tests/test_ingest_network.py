@@ -4,16 +4,22 @@ and RTSP (via rtsp-server-perl, or to our listening socket over TCP), HTTP serve
 from __future__ import annotations
 
 import itertools
+import re
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon import protocol
 from daemon.ingest.process import HANDOFF_BOUND
-from streams import SourceSpec
+from streams import SourceError, SourceSpec, open_source
+from streams.decode import ffmpeg_options
 from tests.conftest import accepts_tcp, free_port, wait_until
 from tests.ingest_peer import IngestPeer, ffmpeg_push, need, stop_process
+from tests.test_ingest_http import SILENT_SERVER
 
 
 def assert_rising(values: list[float]) -> None:
@@ -145,7 +151,9 @@ def test_rtsp_over_udp_from_a_real_server_with_sender_reports(tmp_path: Path) ->
 def test_rtsp_over_tcp_pushed_to_a_listening_stream(tmp_path: Path) -> None:
     port = free_port()
     url = f"rtsp://127.0.0.1:{port}/live"
-    peer = IngestPeer(tmp_path, rtsp_spec(url, rtsp_flags="listen", listen_timeout="8"))
+    # No listen_timeout: derived from open_timeout_s (FFmpeg's own default failed every
+    # open at once with "Numerical result out of range").
+    peer = IngestPeer(tmp_path, rtsp_spec(url, rtsp_flags="listen"))
     time.sleep(1.0)
     sender = ffmpeg_push("-rtsp_transport", "tcp", "-f", "rtsp", url)
     try:
@@ -154,6 +162,45 @@ def test_rtsp_over_tcp_pushed_to_a_listening_stream(tmp_path: Path) -> None:
     finally:
         stop_process(sender)
         peer.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP server that accepts and never says a word."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SILENT_SERVER, str(port)])
+    assert wait_until(lambda: accepts_tcp(port), 15), "the silent server never listened"
+    yield port
+    stop_process(proc)
+
+
+@pytest.mark.parametrize(
+    ("options", "waiting_for"),
+    [
+        ({}, "with no answer from the source"),
+        ({"rtsp_flags": "listen"}, "with no sender connecting"),
+    ],
+)
+def test_rtsp_open_timeout_says_it_timed_out_and_after_how_long(
+    silent_port: int, options: dict[str, str], waiting_for: str
+) -> None:
+    """A silent RTSP server (accepts, never answers), and listen mode with nobody
+    sending: FFmpeg calls both "Invalid data found" or "[Errno 34] Numerical result out
+    of range" (at once); the error must say it timed out, after the open timeout."""
+    port = free_port() if options else silent_port
+    spec = SourceSpec("cam", f"rtsp://127.0.0.1:{port}/live", options=options, open_timeout_s=1.5)
+    assert ffmpeg_options(spec).get("listen_timeout", "2") == "2"
+    started = time.monotonic()
+    with pytest.raises(SourceError) as err:
+        list(open_source(spec))
+    waited = time.monotonic() - started
+    assert 1.4 < waited < 6.0
+    message = str(err.value)
+    assert re.search(
+        rf"stream 'cam' \(rtsp://127.0.0.1:{port}/live\): cannot open: timed out after "
+        rf"1\.\d s {waiting_for} \(open_timeout_s = 1.5\)$",
+        message,
+    ), message
 
 
 def test_rtp_mpegts_source(tmp_path: Path) -> None:
