@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -24,6 +24,8 @@ from daemon.addresses import check_endpoint, check_stream_url
 from daemon.config_errors import describe
 from daemon.envsubst import UnsetVariableError, expand_tree
 from daemon.fusion.rules import EventRule, check_rules
+from daemon.fusion.scene import ZONES_ANALYZER
+from daemon.fusion.zones import LineConfig, Shape, ZoneConfig
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
@@ -95,6 +97,13 @@ class StreamConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=600)
     stall_timeout_s: float = Field(5.0, gt=0, le=300)  # no media this long: state "stalled"
+    # Publish every analysed item's full outputs on `detections.<stream>`.
+    detections: bool = True
+    # Box analyzers whose boxes are tracked across frames (track ids, zones, lines).
+    # None: every configured vision analyzer with a `boxes` output except motion.
+    track: list[str] | None = Field(None, max_length=16)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=64)
+    lines: list[LineConfig] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -106,6 +115,10 @@ class StreamConfig(_Section):
             raise ValueError("reconnect_min_s: larger than reconnect_max_s")
         if self.min_fps is not None and self.min_fps > self.fps:
             raise ValueError(f"min_fps: {self.min_fps} is above fps {self.fps}")
+        for kind, shapes in (("zones", self.zones), ("lines", self.lines)):
+            names = [shape.name for shape in shapes]
+            if len(set(names)) != len(names):
+                raise ValueError(f"{kind}: names must be distinct, got {names}")
         return self
 
     @property
@@ -318,6 +331,54 @@ class Config(_Section):
         return self
 
     @model_validator(mode="after")
+    def _tracked_analyzers_give_boxes(self) -> Self:
+        for i, stream in enumerate(self.streams):
+            where = f"streams[{i}](id={stream.id!r})"
+            tracked = self.tracked(stream)
+            if stream.track is not None:
+                for name in stream.track:
+                    if name not in tracked:
+                        raise ValueError(
+                            f"{where}.track: {name!r} is not a vision analyzer with boxes in "
+                            f"workers.vision.analyzers ({', '.join(self.box_analyzers())})"
+                        )
+            named: list[tuple[str, Sequence[Shape]]] = [
+                ("zones", stream.zones),
+                ("lines", stream.lines),
+            ]
+            for kind, shapes in named:
+                for j, shape in enumerate(shapes):
+                    for name in shape.analyzers:
+                        if name not in tracked:
+                            raise ValueError(
+                                f"{where}.{kind}[{j}].analyzers: {name!r} is not tracked on "
+                                f"this stream (track = {tracked})"
+                            )
+                if shapes and not tracked:
+                    raise ValueError(
+                        f"{where}.{kind}: this stream tracks nothing (no box analyzer in "
+                        "workers.vision.analyzers, or track = [])"
+                    )
+        return self
+
+    def box_analyzers(self) -> list[str]:
+        """The configured vision analyzers whose outputs include `boxes`."""
+        return [
+            name
+            for name in self.workers.vision.analyzers
+            if "boxes" in analyzers.spec_for(name, "video").outputs
+        ]
+
+    def tracked(self, stream: StreamConfig) -> list[str]:
+        """The analyzers whose boxes are tracked on `stream`."""
+        if not stream.video:
+            return []
+        boxes = self.box_analyzers()
+        if stream.track is None:
+            return [name for name in boxes if name != "motion"]
+        return [name for name in stream.track if name in boxes]
+
+    @model_validator(mode="after")
     def _rules_name_configured_analyzers(self) -> Self:
         configured: dict[str, dict[str, str]] = {}
         on_demand: set[str] = set()
@@ -327,6 +388,9 @@ class Config(_Section):
                 spec = analyzers.spec_for(name, modality)  # type: ignore[arg-type]
                 configured[name] = dict(spec.outputs)
             on_demand.update(pool.on_demand)
+        zones = {f"{z.name}.*": "integer" for s in self.streams for z in s.zones}
+        if zones:
+            configured[ZONES_ANALYZER] = zones
         check_rules(self.events, configured, on_demand)
         return self
 

@@ -20,6 +20,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from daemon.dispatch.figures import WorkerFigures
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -116,6 +118,19 @@ class Metrics:
             "tandem_fused_records_total",
             "Fused window records published.",
             ["stream"],
+            registry=registry,
+        )
+        self.detections = Counter(
+            "tandem_detections_published_total",
+            "Per-item records (every analyzer's outputs for one frame or chunk) published.",
+            ["stream", "modality"],
+            registry=registry,
+        )
+        self.publish_dropped = Counter(
+            "tandem_publish_dropped_total",
+            "Records not published, by kind (fused, detections, event, ...) and reason: "
+            "unencodable (not valid JSON), would_block (the socket refused without waiting).",
+            ["kind", "reason"],
             registry=registry,
         )
         self.fused_partial = Counter(
@@ -241,6 +256,8 @@ class Metrics:
             ["stream"],
             registry=registry,
         )
+        # What each registered worker reports of itself (daemon/dispatch/figures.py).
+        self.worker_figures = WorkerFigures(registry)
         self.build_info = Gauge(
             "tandem_build_info",
             "1, labelled with the versions of tandem, Python, PyAV and libzmq running.",

@@ -19,9 +19,11 @@ from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
 from daemon.fusion.actions import Cascades
 from daemon.fusion.fuser import StreamFuser
+from daemon.fusion.scene import StreamScene
 from daemon.ingest.launch import IngestLaunch
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
+from daemon.publishing.records import detections_record
 from daemon.stages import StageClock
 from streams import SourceSpec, auto_decode_threads, redact
 
@@ -77,6 +79,7 @@ class Pipeline:
         self._wanted = {
             s.id: {m for m in ("video", "audio") if getattr(s, m)} for s in config.streams
         }
+        self._streams = {s.id: s for s in config.streams}
         # sender wall clock - media time (RTCP sender reports), per stream, once known
         self.sender_offset: dict[str, float] = {}
         self.last_record: dict[str, dict[str, Any]] = {}
@@ -107,7 +110,8 @@ class Pipeline:
         # (a costly vision analyzer) must not make the other's windows go out without it.
         delay_s = fusion.max_delay_ms / 1000 if s.mode == "live" else math.inf
         wanted = {m for m in ("video", "audio") if getattr(s, m)}
-        return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events)
+        scene = StreamScene(s.id, self.config.tracked(s), s.zones, s.lines)
+        return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events, scene)
 
     def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
@@ -216,10 +220,17 @@ class Pipeline:
         if fuser is None:
             return False
         late_before = fuser.late_results
+        end = fuser.item_end(result.modality, result.seq)
         accepted = fuser.on_result(result)
         if fuser.late_results > late_before and self.config.fusion.corrections:
             self.publisher.publish("correction", result.stream, fuser.correction(result))
+        if end is not None and self._streams[result.stream].detections:
+            self._publish_detections(result, end)  # a new answer, in time or late
         return accepted
+
+    def _publish_detections(self, result: protocol.Result, end: float) -> None:
+        if self.publisher.publish("detections", result.stream, detections_record(result, end)):
+            self.metrics.detections.labels(result.stream, result.modality).inc()
 
     def on_released(self, held: Held) -> None:
         self.hub.release(held)
@@ -244,10 +255,11 @@ class Pipeline:
         self.timelines[s.id] = _Timeline()
         self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
         self._wanted[s.id] = wanted
+        self._streams[s.id] = s
         self.degrader.add(s)
 
     def remove_stream(self, stream: str) -> None:
-        for state in (self.fusers, self.timelines, self.objectives, self._wanted):
+        for state in (self.fusers, self.timelines, self.objectives, self._wanted, self._streams):
             state.pop(stream, None)
         self.requested_analyzers.pop(stream, None)
         for extra in (self.sender_offset, self.last_record, self._ending):
@@ -322,7 +334,7 @@ class Pipeline:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
                 self.last_record[stream] = record
             if stream in self._ending and fuser.complete:
-                fuser.events.close(fuser.media_end)
+                fuser.close()
                 self._publish_events(stream, fuser.events.take())
                 detail = self._ending.pop(stream)
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)

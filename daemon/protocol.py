@@ -14,6 +14,7 @@ from a socket is validated by `decode`, the only way in.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
@@ -181,6 +182,44 @@ class Heartbeat(BaseMessage, tag="heartbeat", frozen=True):
     type: ClassVar[Literal["heartbeat"]] = "heartbeat"
 
 
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+MAX_BUCKETS = 64
+
+
+class HistogramStats(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A histogram's cumulative state: `counts[i]` observations <= `le[i]` (finite upper
+    bounds, increasing), `count` all of them (the +Inf bucket), `sum` their total."""
+
+    le: Annotated[list[float], Meta(max_length=MAX_BUCKETS)]
+    counts: Annotated[list[Count], Meta(max_length=MAX_BUCKETS)]
+    count: Count
+    sum: float
+
+
+class AnalyzerStats(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One analyzer's figures in a worker since it started (docs/metrics.md, workers)."""
+
+    inference: HistogramStats  # seconds per batch
+    batch_size: HistogramStats  # items per forward
+    errors: Count = 0
+    oom_retries: Count = 0
+    gated: Count = 0
+    region_frames: Count = 0
+    region_pixels_saved: Count = 0
+
+
+class WorkerStats(BaseMessage, tag="worker_stats", frozen=True):
+    """A registered worker's cumulative figures, sent with its heartbeats: tandemd
+    exports them with a `worker` label, so a worker needs no metrics port of its own."""
+
+    type: ClassVar[Literal["worker_stats"]] = "worker_stats"
+    items: Count
+    accelerator_memory_bytes: Count
+    analyzers: Annotated[
+        dict[Annotated[str, Meta(max_length=64)], AnalyzerStats], Meta(max_length=64)
+    ]
+
+
 class Result(BaseMessage, tag="result", frozen=True):
     """A worker's answer to one item: every analyzer's outputs, or the error."""
 
@@ -216,6 +255,7 @@ Message = (
     | Welcome
     | Refuse
     | Heartbeat
+    | WorkerStats
     | Result
     | Results
 )
@@ -268,6 +308,8 @@ def decode(frames: list[Any]) -> tuple[Message, list[Any]]:
     except RecursionError:  # arrays or objects nested thousands deep, in `outputs` say
         raise ProtocolError("malformed", "header nested too deeply") from None
     _check_version(msg.v)  # one parse on the hot path: the version is checked after it
+    if isinstance(msg, WorkerStats):
+        _check_stats(msg)
     payloads = frames[1:]
     _check_payload(msg, payloads)
     return msg, payloads
@@ -288,6 +330,20 @@ def _peek_version(header: bytes) -> object:
     if not isinstance(obj, dict):
         raise ProtocolError("malformed", "header is not a JSON object")
     return obj.get("v")
+
+
+def _check_stats(msg: WorkerStats) -> None:
+    for name, stats in msg.analyzers.items():
+        for histogram in (stats.inference, stats.batch_size):
+            le, counts = histogram.le, histogram.counts
+            if (
+                len(le) != len(counts)
+                or any(b <= a for a, b in pairwise(le))
+                or any(b < a for a, b in pairwise([*counts, histogram.count]))
+            ):
+                raise ProtocolError(
+                    "malformed", f"worker_stats: {name}: not a cumulative histogram"
+                )
 
 
 def _check_payload(msg: Message, payloads: list[Any]) -> None:

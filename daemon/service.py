@@ -148,7 +148,7 @@ class Tandemd:
         cfg = self.config.publish
         options = {zmq.SNDHWM: cfg.hwm}
         sock = self._bind("publish", zmq.PUB, cfg.endpoint, cfg.curve_secret_key, options=options)
-        return Publisher(sock)
+        return Publisher(sock, self.metrics.publish_dropped)
 
     def _bind_control(self) -> ControlServer:
         cfg = self.config.control

@@ -10,7 +10,13 @@ from typing import Any
 import jsonschema
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
-FILES = {"fused": "fused-record", "event": "event", "status": "status", "correction": "correction"}
+FILES = {
+    "fused": "fused-record",
+    "event": "event",
+    "status": "status",
+    "correction": "correction",
+    "detections": "detections",
+}
 
 
 @cache

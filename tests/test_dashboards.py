@@ -79,11 +79,34 @@ def test_dashboard_queries_use_defined_metrics() -> None:
     assert {"Stream health", "Latency", "Throughput", "Workers", "GPU"} <= sections
 
 
+def test_every_query_selects_the_instance_variable() -> None:
+    """Each metric a panel reads is narrowed to the dashboard's `instance` selection,
+    and worker figures to tandemd's copies (a worker scraped too is not counted twice)."""
+    dashboard = json.loads((DASHBOARDS / "tandem.json").read_text())
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "instance"]
+    assert variable["query"] == "label_values(tandem_build_info, instance)"
+    own = {n for n in _worker_own_names() if n != "tandem_worker_up"}
+    for expr in _queries():
+        selectors = re.findall(r"\b(tandem_\w+|up)(\{[^}]*\})?", expr)
+        assert selectors, expr
+        for name, braces in selectors:
+            assert 'instance=~"$instance"' in braces, (name, expr)
+            if any(name.startswith(n) for n in own):
+                assert 'worker!=""' in braces, (name, expr)
+
+
+def _worker_own_names() -> set[str]:
+    registry = CollectorRegistry()
+    WorkerMetrics(registry)
+    return {n for names in registry._collector_to_names.values() for n in names}
+
+
 @needs_promtool
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     rules: dict[str, Any] = {"groups": [{"name": "dashboard", "rules": []}]}
     for n, expr in enumerate(_queries()):
         concrete = expr.replace("$__rate_interval", "1m").replace("$stream", ".*")
+        concrete = concrete.replace("$instance", ".*")
         rules["groups"][0]["rules"].append({"record": f"dashboard:query_{n}", "expr": concrete})
     (tmp_path / "queries.yml").write_text(json.dumps(rules))  # JSON is YAML
     result = promtool("check", "rules", "queries.yml", cwd=tmp_path)

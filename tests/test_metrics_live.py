@@ -28,6 +28,8 @@ TONE = (
 BOUNDED_LABELS = {
     "stream", "modality", "reason", "kind", "state", "stage", "socket", "process",
     "analyzer", "le",
+    "direction", "event", "edge", "action", "outcome",  # per stream: bounded by the config
+    "worker",  # tandemd's copies of its workers' figures: one per registered worker
     # constants of the running build: tandem_build_info, python_info; GC generations
     "version", "python", "av", "zmq", "implementation", "major", "minor", "patchlevel",
     "generation",

@@ -175,6 +175,9 @@ class Dispatcher:
                 self._reject(identity, protocol.ProtocolError("unregistered", msg.type))
             return
         peer.last_heard = time.monotonic()
+        if isinstance(msg, protocol.WorkerStats):  # exported as the worker's own figures
+            self.metrics.worker_figures.update(peer.name, msg)
+            return
         if results := _results(msg):  # a `results` message is never empty
             answered = sum(self._on_result(peer, result) for result in results)
             if answered:  # counted once per message, as items_dispatched is per call
@@ -190,6 +193,7 @@ class Dispatcher:
             identity, msg.kind, msg.name, msg.capacity, msg.analyzers, time.monotonic()
         )
         self.metrics.workers.labels(msg.kind).set(self.workers(msg.kind))
+        self.metrics.worker_figures.registered(msg.name, msg.kind)
         log.info(
             "worker %s registered: %s, capacity %d, analyzers %s",
             msg.name,
@@ -226,6 +230,7 @@ class Dispatcher:
             self.queues[peer.kind].push_front(held)
         peer.inflight.clear()
         self.metrics.workers.labels(peer.kind).set(self.workers(peer.kind))
+        self.metrics.worker_figures.forget(peer.name)
 
     def _expired(self, held: Held) -> None:
         self.on_lost(held, "stale" if held.sends == 0 else "worker_dead")

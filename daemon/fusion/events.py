@@ -197,6 +197,11 @@ class EventEngine:
             "at": time.time(),
         }
 
+    def extend(self, messages: list[dict[str, Any]]) -> None:
+        """Instant events from elsewhere (line crossings, zone entries: fusion/scene.py),
+        published in order with the rules' own."""
+        self._messages.extend(messages)
+
     def close(self, end: float) -> None:
         """The stream ended: every active event ends at `end`."""
         for state in self._rules:

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.fusion.events import EventEngine
+from daemon.fusion.pending import PendingItems
 from daemon.fusion.rules import EventRule
+from daemon.fusion.scene import StreamScene
+from daemon.fusion.speech import StreamSpeech
 from daemon.fusion.summary import error_counts, summarize
 from daemon.fusion.sync import SyncEstimator
-from daemon.fusion.track import Track
 from daemon.protocol import Result
 
 MODALITIES = ("video", "audio")
-RECORD_SCHEMA = 2  # 2: `events` and `av_sync` added
+RECORD_SCHEMA = 3  # 2: `events` and `av_sync` added; 3: tracks, zones, lines, speech, transcript
 CORRECTION_SCHEMA = 1
 
 
@@ -42,27 +44,30 @@ class StreamFuser:
         window_s: float,
         max_delay_s: float,
         rules: list[EventRule] | None = None,
+        scene: StreamScene | None = None,
     ):
         self.stream = stream
         self.events = EventEngine(stream, rules or [])
+        self.scene = scene or StreamScene(stream, track=())
+        self.speech = StreamSpeech()
         self.sync = SyncEstimator()
         self.window_s = window_s
         self.max_delay_s = max_delay_s
-        self.tracks = {m: Track() for m in MODALITIES}
+        self.pending = {m: PendingItems() for m in MODALITIES}
         for m in MODALITIES:
-            self.tracks[m].present = m in modalities
+            self.pending[m].present = m in modalities
         self._windows: dict[int, _Window] = {}
         self._next_index = 0  # windows below this are published or skipped
         self._last_activity = time.monotonic()
         self.late_results = 0
 
     def set_present(self, modality: str, present: bool) -> None:
-        self.tracks[modality].present = present
+        self.pending[modality].present = present
 
     def on_item(self, modality: str, seq: int, pts: float, duration: float) -> None:
         now = time.monotonic()
         self._last_activity = now
-        self.tracks[modality].add(seq, pts, duration)
+        self.pending[modality].add(seq, pts, duration)
         index = self._index(pts)
         if index < self._next_index:
             return  # an item for an already published window: its result will count as late
@@ -72,10 +77,14 @@ class StreamFuser:
             if earlier.index < index and earlier.passed_at is None:
                 earlier.passed_at = now
 
+    def item_end(self, modality: str, seq: int) -> float | None:
+        """The media end of an item not answered yet; None once answered or given up."""
+        return self.pending[modality].end_of(seq)
+
     def on_result(self, result: Result) -> bool:
         """Add a worker's answer; False when it is a duplicate or too late for its window."""
         self._last_activity = time.monotonic()
-        if not self.tracks[result.modality].settle(result.seq):
+        if not self.pending[result.modality].settle(result.seq):
             return False
         window = self._windows.get(self._index(result.pts))
         if window is None:
@@ -85,14 +94,14 @@ class StreamFuser:
         return True
 
     def on_lost(self, modality: str, seq: int, pts: float) -> None:
-        if self.tracks[modality].settle(seq):
+        if self.pending[modality].settle(seq):
             window = self._windows.get(self._index(pts))
             if window is not None:
                 window.lost[modality] += 1
 
     def on_end(self, modality: str | None = None) -> None:
         for m in [modality] if modality else MODALITIES:
-            self.tracks[m].ended = True
+            self.pending[m].ended = True
 
     def due(self, now: float, flush: bool = False) -> list[dict[str, Any]]:
         """Records of the windows ready now, in media order."""
@@ -102,7 +111,7 @@ class StreamFuser:
             index = min(self._windows)
             window = self._windows[index]
             end = (index + 1) * self.window_s
-            covered = {m: self.tracks[m].frontier() >= end for m in MODALITIES}
+            covered = {m: self.pending[m].frontier() >= end for m in MODALITIES}
             passed = window.passed_at is not None and now - window.passed_at >= self.max_delay_s
             if not (all(covered.values()) or passed or idle or flush):
                 break
@@ -110,18 +119,35 @@ class StreamFuser:
             self._next_index = index + 1
             in_media_order = window.results["video"] + window.results["audio"]
             for result in sorted(in_media_order, key=lambda r: (r.pts, r.modality)):
-                self.events.step(result)
-                self.sync.step(result)
+                self._step(result)
             out.append(self._record(window, covered))
         return out
+
+    def _step(self, result: Result) -> None:
+        """One result, in media order: events, A/V sync, tracks and zones, speech."""
+        self.events.step(result)
+        self.sync.step(result)
+        if result.modality == "video" and self.scene.active:
+            zones = self.scene.step(result)
+            self.events.extend(self.scene.take_events())
+            if zones is not None:
+                self.events.step(zones)
+        elif result.modality == "audio":
+            self.speech.step(result)
+
+    def close(self) -> None:
+        """The stream ended and its last window went out: active events and tracks end."""
+        self.scene.close()
+        self.events.extend(self.scene.take_events())
+        self.events.close(self.media_end)
 
     @property
     def complete(self) -> bool:
         """True when the stream ended and every window was published."""
         return (
             not self._windows
-            and all(t.ended or not t.present for t in self.tracks.values())
-            and all(math.isinf(t.frontier()) for t in self.tracks.values())
+            and all(t.ended or not t.present for t in self.pending.values())
+            and all(math.isinf(t.frontier()) for t in self.pending.values())
         )
 
     def correction(self, result: Result) -> dict[str, Any]:
@@ -146,7 +172,7 @@ class StreamFuser:
     @property
     def media_end(self) -> float:
         """The end of the newest item received, media seconds."""
-        return max(t.received_end for t in self.tracks.values())
+        return max(t.received_end for t in self.pending.values())
 
     def _index(self, pts: float) -> int:
         return int(pts // self.window_s)
@@ -159,7 +185,7 @@ class StreamFuser:
         missing = [
             m
             for m in MODALITIES
-            if self.tracks[m].present
+            if self.pending[m].present
             and (not covered[m] or (window.items[m] > 0 and not window.results[m]))
         ]
         record: dict[str, Any] = {
@@ -180,7 +206,12 @@ class StreamFuser:
             "av_sync": self.sync.estimate(),
         }
         for m in MODALITIES:
-            record[m] = self._modality(window, m) if self.tracks[m].present else None
+            record[m] = self._modality(window, m) if self.pending[m].present else None
+        if self.scene.active:
+            record |= self.scene.window()
+        record |= self.speech.window(
+            window.index * self.window_s, (window.index + 1) * self.window_s
+        )
         return record
 
     def _modality(self, window: _Window, modality: str) -> dict[str, Any]:

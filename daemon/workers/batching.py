@@ -40,6 +40,7 @@ class BatchRunner:
         self.analyzers = analyzers
         self.runtime = runtime
         self.metrics = metrics
+        metrics.seed([analyzer.name for analyzer in analyzers])
 
     def warmup(self, batch_size: int) -> None:
         with inference(self.runtime):
@@ -79,6 +80,10 @@ class BatchRunner:
             for i in wanted:
                 result = self._single(analyzer, items[i])
                 self._store(answers[i], analyzer.name, result, items[i])
+            # One item per call: its batch size is 1, once per item.
+            batch_size = self.metrics.batch_size.labels(analyzer.name)
+            for _ in wanted:
+                batch_size.observe(1)
         self.metrics.inference.labels(analyzer.name).observe(time.perf_counter() - started)
 
     def _single(self, analyzer: Analyzer, item: WorkItem) -> Outputs | Exception:

@@ -153,6 +153,8 @@ class Worker:
             if now - last_sent >= self.heartbeat_s:
                 # Until tandemd welcomes us, every heartbeat slot re-sends the registration.
                 self._send(sock, protocol.encode(self._beat()))
+                if self.welcomed:  # its figures, which tandemd exports (docs/metrics.md)
+                    self._send(sock, protocol.encode(self.runner.metrics.stats()))
                 last_sent = now
             if now - last_heard > self.heartbeat_s * self.liveness:
                 return None
