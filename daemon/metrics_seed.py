@@ -35,6 +35,8 @@ REJECTED = {
     "publish": HANDSHAKE,
 }
 MONITORED_SOCKETS = ("dispatch", "publish", "control")  # peer disconnects are counted
+PUBLISHED_KINDS = ("fused", "detections", "event", "status", "correction")  # topics' kinds
+PUBLISH_DROP_REASONS = ("unencodable", "would_block")
 
 
 def _zero(counter: Counter, *label_sets: Iterable[str]) -> None:
@@ -53,6 +55,7 @@ def seed_daemon(metrics: Metrics) -> None:
     for socket, reasons in REJECTED.items():
         _zero(m.rejected, *([socket, r] for r in reasons))
     _zero(m.disconnects, *([s] for s in MONITORED_SOCKETS))
+    _zero(m.publish_dropped, *([k, r] for k in PUBLISHED_KINDS for r in PUBLISH_DROP_REASONS))
 
 
 def seed_children(metrics: Metrics, names: Iterable[str]) -> None:
@@ -77,6 +80,8 @@ def seed_stream(metrics: Metrics, stream: StreamConfig, config: Config) -> None:
         _zero(counter, [sid])
     modalities = [name for name in ("video", "audio") if getattr(stream, name)]
     _zero(m.items_received, *([sid, mod] for mod in modalities))
+    if stream.detections:
+        _zero(m.detections, *([sid, mod] for mod in modalities))
     _zero(m.dropped, *([sid, mod, r] for mod in modalities for r in DROP_REASONS))
     _zero(m.items_lost, *([sid, mod, r] for mod in modalities for r in LOST_REASONS))
     _zero(m.discontinuities, *([sid, kind] for kind in TIMESTAMP_KINDS))
