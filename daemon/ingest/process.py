@@ -49,6 +49,11 @@ LIVE_DRAIN_S = 1.0
 # waits for the workers, and a live stream's drops happen in the sender's rings.
 HANDOFF_BOUND = 4
 POLL_MS = 20
+# After a stall, media must come for this long (at most half the stall timeout) before the
+# stream is `running` again. A silent source that finally ends or times out makes its
+# demuxer let go of the packets it held back, all in the same millisecond: media from
+# before the stall, sent on as usual, but no sign that media flows.
+RECOVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class IngestRun:
         self.modalities: tuple[bool, bool] | None = None
         self.health = Health(spec.stream_id, on_change=self._on_change)
         self.last_media = time.monotonic()
+        self.resumed_at: float | None = None  # first item after a stall
 
     def run(self, events: queue.Queue[object], decoder: threading.Thread) -> int:
         for event in self._events(events, decoder):
@@ -97,8 +103,7 @@ class IngestRun:
                 self.sender.end("error", event.error)
                 return EXIT_CRASHED
             else:
-                self.last_media = time.monotonic()
-                self.health.to("running", "media flowing")
+                self._media(time.monotonic())
                 self.sender.put(event)  # type: ignore[arg-type]
             if self.sender.stopping:
                 break
@@ -118,6 +123,15 @@ class IngestRun:
                 return
             self.sender.pump(timeout_ms=POLL_MS)
             self._watch_stall()
+
+    def _media(self, now: float) -> None:
+        if self.health.state != "stalled":
+            self.health.to("running", "media flowing")
+        elif self.resumed_at is None or now - self.last_media > self.spec.stall_timeout_s:
+            self.resumed_at = now
+        elif now - self.resumed_at >= min(RECOVERY_S, self.spec.stall_timeout_s / 2):
+            self.health.to("running", f"media flowing again for {now - self.resumed_at:.1f} s")
+        self.last_media = now
 
     def _watch_stall(self) -> None:
         silent = time.monotonic() - self.last_media
@@ -147,6 +161,7 @@ class IngestRun:
         return 0
 
     def _on_change(self, change: Transition) -> None:
+        self.resumed_at = None
         log.debug("%s -> %s: %s", change.previous, change.state, change.reason)
         video, audio = (
             self.modalities if change.state == "running" and self.modalities else (None, None)
