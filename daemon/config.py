@@ -299,6 +299,20 @@ class MetricsConfig(_Section):
     port: int = Field(9310, ge=0, le=65535)  # 0 picks a free port (it is logged)
 
 
+class SnapshotsConfig(_Section):
+    """A JPEG of the frame at each event's start (daemon/publishing/snapshots.py)."""
+
+    enabled: bool = True
+    directory: str = ""  # empty: <runtime_dir>/snapshots
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # the directory's cap, oldest first out
+    # Frames kept per video stream to pick from (those an event could still start at):
+    # memory at most ring_frames x width x height x 3 per video stream.
+    ring_frames: int = Field(32, ge=1, le=256)
+    quality: int = Field(85, ge=1, le=100)  # JPEG quality, as libjpeg's 1..100
+    boxes: bool = True  # outline the box of the track that triggered a scene event
+    events: list[str] = Field(default_factory=list)  # event names; empty: every event
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     # json: one JSON object per line on stdout (journald, log shippers); text: a human
@@ -318,6 +332,7 @@ class Config(_Section):
     control: ControlConfig = Field(default_factory=ControlConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
     # Event rules over both modalities (daemon/fusion/rules.py, docs/configuration.md).
     events: list[EventRule] = Field(default_factory=list, max_length=256)
 

@@ -19,11 +19,13 @@ from daemon.dispatch.degrade import Degrader
 from daemon.dispatch.peers import Held
 from daemon.fusion.actions import Cascades
 from daemon.fusion.fuser import StreamFuser
+from daemon.fusion.rules import leaves
 from daemon.fusion.scene import StreamScene
 from daemon.ingest.launch import IngestLaunch
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from daemon.publishing.records import detections_record
+from daemon.publishing.snapshots import EventSnapshots
 from daemon.stages import StageClock
 from streams import SourceSpec, auto_decode_threads, redact
 
@@ -80,6 +82,15 @@ class Pipeline:
             s.id: {m for m in ("video", "audio") if getattr(s, m)} for s in config.streams
         }
         self._streams = {s.id: s for s in config.streams}
+        self.snapshots: EventSnapshots | None = None  # set by attach()
+        # An event starts at most this long before the window that decides it.
+        self._longest_rule_s = max(
+            (
+                r.min_duration_s + max((c.for_s for _, c in leaves(r.when)), default=0.0)
+                for r in config.events
+            ),
+            default=0.0,
+        )
         # sender wall clock - media time (RTCP sender reports), per stream, once known
         self.sender_offset: dict[str, float] = {}
         self.last_record: dict[str, dict[str, Any]] = {}
@@ -113,8 +124,18 @@ class Pipeline:
         scene = StreamScene(s.id, self.config.tracked(s), s.zones, s.lines)
         return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events, scene)
 
-    def attach(self, publisher: Publisher, dispatcher: Dispatcher, hub: IngestHub) -> None:
+    def attach(
+        self,
+        publisher: Publisher,
+        dispatcher: Dispatcher,
+        hub: IngestHub,
+        snapshots: EventSnapshots | None = None,
+    ) -> None:
         self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
+        self.snapshots = snapshots
+        for s in self.config.streams:
+            if snapshots is not None and s.video:
+                snapshots.add_stream(s.id)
         self.degrader = Degrader(
             self.config.streams, self.metrics, hub.set_fps, self._degraded, time.monotonic()
         )
@@ -198,6 +219,8 @@ class Pipeline:
         if update:
             held.header = h = msgspec.structs.replace(h, **update)
         self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
+        if self.snapshots is not None and h.type == "video":
+            self.snapshots.add_frame(h.stream, h.pts, held.payload, h.shape)
         self.dispatcher.enqueue(held)
 
     def on_end(self, stream: str, end: protocol.IngestEnd) -> None:
@@ -256,6 +279,8 @@ class Pipeline:
         self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
         self._wanted[s.id] = wanted
         self._streams[s.id] = s
+        if self.snapshots is not None and s.video:
+            self.snapshots.add_stream(s.id)
         self.degrader.add(s)
 
     def remove_stream(self, stream: str) -> None:
@@ -266,6 +291,8 @@ class Pipeline:
             extra.pop(stream, None)
         self.stages.forget(stream)
         self.degrader.remove(stream)
+        if self.snapshots is not None:
+            self.snapshots.forget(stream)
 
     def stream_complete(self, stream: str) -> bool:
         fuser = self.fusers.get(stream)
@@ -333,6 +360,10 @@ class Pipeline:
                 if record["latency_s"] is not None:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
                 self.last_record[stream] = record
+                if self.snapshots is not None:
+                    # No event can start before this any more: its frames can go.
+                    start = record["window"]["start"] - self._longest_rule_s
+                    self.snapshots.release_before(stream, start)
             if stream in self._ending and fuser.complete:
                 fuser.close()
                 self._publish_events(stream, fuser.events.take())
@@ -360,7 +391,10 @@ class Pipeline:
 
     def _publish_events(self, stream: str, messages: list[dict[str, Any]]) -> None:
         for message in messages:
+            snapshot = self.snapshots.take(message) if self.snapshots is not None else None
             self.publisher.publish("event", stream, message)
+            if snapshot is not None:
+                self.publisher.publish_with_payload("snapshot", stream, *snapshot)
             rule = self._rules.get(message["name"])
             if message["edge"] == "start" and rule is not None and rule.actions:
                 self.cascades.on_event_start(stream, rule.name, list(rule.actions))

@@ -36,6 +36,7 @@ from daemon.ops import Operations
 from daemon.pipeline import Pipeline
 from daemon.publishing.control import ControlServer, events_handler
 from daemon.publishing.publisher import Publisher
+from daemon.publishing.snapshots import EventSnapshots, SnapshotStore
 from daemon.security import (
     AllowList,
     SecurityError,
@@ -89,7 +90,7 @@ class Tandemd:
         self.publisher = self._bind_publisher()
         self.dispatcher = self._bind_dispatcher()
         self.hub = self._bind_hub()
-        self.pipeline.attach(self.publisher, self.dispatcher, self.hub)
+        self.pipeline.attach(self.publisher, self.dispatcher, self.hub, self._snapshots())
         self.control = self._bind_control()
         self._ingest_started = False
         self._started_at = time.monotonic()
@@ -143,6 +144,17 @@ class Tandemd:
             raise StartupError(f"{section}.curve_secret_key: {exc}") from exc
         self.monitors.append((HandshakeMonitor(sock, section, self.metrics), sock))
         return sock
+
+    def _snapshots(self) -> EventSnapshots | None:
+        cfg = self.config.snapshots
+        if not cfg.enabled:
+            return None
+        directory = Path(cfg.directory) if cfg.directory else self.runtime_dir / "snapshots"
+        try:
+            store = SnapshotStore(directory, cfg.max_bytes)
+        except OSError as exc:
+            raise StartupError(f"snapshots.directory = {str(directory)!r}: {exc}") from exc
+        return EventSnapshots(store, cfg.ring_frames, cfg.quality, cfg.boxes, cfg.events)
 
     def _bind_publisher(self) -> Publisher:
         cfg = self.config.publish

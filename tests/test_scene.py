@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from daemon.config import ConfigError, parse_config
@@ -11,6 +12,7 @@ from daemon.fusion.speech import StreamSpeech
 from daemon.fusion.tracker import Detection, ObjectTracker, TrackerOptions
 from daemon.fusion.zones import LineConfig, ZoneConfig, crossing, inside
 from daemon.protocol import PROTOCOL_VERSION, Result
+from daemon.publishing.snapshots import FrameRing, SnapshotStore, encode_jpeg
 
 
 def result(seq: int, pts: float, outputs: dict, modality: str = "video") -> Result:
@@ -154,3 +156,31 @@ def test_speech_spans_are_clipped_to_windows() -> None:
     out = speech.window(2.0, 3.0)
     assert out["transcript"] == {"text": "hello", "segments": words["transcribe"]["segments"]}
     assert out["speech"] == [{"start": 2.0, "end": 3.0, "open": True}]
+
+
+def test_snapshot_store_evicts_the_oldest_first(tmp_path) -> None:
+    image = np.zeros((90, 160, 3), np.uint8)
+    image[30:60, 40:80] = (200, 50, 50)
+    jpeg = encode_jpeg(image, [[0.25, 0.33, 0.5, 0.66]])
+    assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"  # SOI ... EOI
+    store = SnapshotStore(tmp_path / "snaps", max_bytes=len(jpeg) * 3)
+    paths = [store.write("cam", f"cam/motion/{i}", jpeg) for i in range(5)]
+    assert [p is not None and p.exists() for p in paths] == [False, False, True, True, True]
+    assert store.total <= store.max_bytes and store.evicted == 2
+    assert paths[4] == tmp_path / "snaps" / "cam" / "cam_motion_4.jpg"
+    # A restart counts what is already there against the cap.
+    again = SnapshotStore(tmp_path / "snaps", max_bytes=len(jpeg) * 3)
+    assert again.total == 3 * len(jpeg)
+    again.write("cam", "cam/motion/5", jpeg)
+    assert not paths[2].exists() and paths[3].exists()  # type: ignore[union-attr]
+
+
+def test_the_ring_keeps_the_frame_shown_at_an_events_start() -> None:
+    ring = FrameRing(4)
+    for i in range(6):
+        ring.add(i * 0.2, bytes([i]) * 12, (2, 2, 3))
+    assert [f.pts for f in ring.frames] == pytest.approx([0.4, 0.6, 0.8, 1.0])
+    assert ring.nearest(0.7).pts == pytest.approx(0.6)  # type: ignore[union-attr]
+    assert ring.nearest(0.1).pts == pytest.approx(0.4)  # before its reach: the oldest
+    ring.release_before(0.75)
+    assert [f.pts for f in ring.frames] == pytest.approx([0.6, 0.8, 1.0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
@@ -50,6 +51,8 @@ analyzers = ["level"]
 endpoint = "tcp://127.0.0.1:{pub}"
 [metrics]
 port = 0
+[snapshots]
+directory = "{tmp}/snapshots"
 """
 
 
@@ -67,15 +70,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     with (
         Subscriber(endpoint, ["fused.", "event.", "status."]) as sub,
         Subscriber(endpoint, ["detections."]) as per_item,
+        Subscriber(endpoint, ["snapshot."]) as pictures,
     ):
         daemon = Daemon(tmp / "config.toml", tmp / "tandemd.log")
         try:
             fused = collect_until_ended(sub, ["yard"], timeout_s=90, events=events)["yard"]
             detections = [r for _, r in per_item.records(timeout_s=1.0)]
+            snapshots = [r for _, r in pictures.records(timeout_s=1.0)]
             assert daemon.stop() == 0, daemon.log()
         finally:
             daemon.kill()
-    return {"fused": fused, "events": events, "detections": detections}
+    return {"fused": fused, "events": events, "detections": detections, "snapshots": snapshots}
 
 
 def test_every_frame_reaches_detections_with_its_boxes(run: dict[str, list[dict]]) -> None:
@@ -140,3 +145,21 @@ def test_zone_entries_and_exits_at_the_true_times(run: dict[str, list[dict]]) ->
         assert entries[track_id]["zone"] == "left"
     occupied = [r for r in run["fused"] if r["zones"]["left"].get("motion")]
     assert occupied and all(r["zones"]["left"]["motion"] <= 2 for r in occupied)
+
+
+def test_each_event_has_a_snapshot_file_and_message(run: dict[str, list[dict]]) -> None:
+    events = run["events"]
+    by_event = {s["event_id"]: s for s in run["snapshots"]}
+    assert events and sorted(by_event) == sorted(e["id"] for e in events)
+    for event in events:
+        snapshot = by_event[event["id"]]
+        validate_published(f"snapshot.{event['stream']}", snapshot)
+        path = Path(event["snapshot"])
+        assert snapshot["path"] == str(path) and path.read_bytes() == snapshot["jpeg"]
+        with av.open(str(path)) as jpeg:
+            picture = next(jpeg.decode(video=0))
+        assert (picture.width, picture.height) == (640, 360)
+        assert (
+            snapshot["pts"] <= event["start"] + 1e-6
+            and event["start"] - snapshot["pts"] < 0.2 + 1e-6
+        )

@@ -41,6 +41,20 @@ class Publisher:
             return self._drop(kind, "would_block")
         return True
 
+    def publish_with_payload(
+        self, kind: str, stream: str, header: dict[str, Any], payload: bytes
+    ) -> bool:
+        """`[topic, header JSON, payload]`: a record with raw bytes (a snapshot's JPEG)."""
+        try:
+            body = _encode(header)
+        except (TypeError, ValueError):
+            return self._drop(kind, "unencodable")
+        try:
+            self.sock.send_multipart([f"{kind}.{stream}".encode(), body, payload], zmq.NOBLOCK)
+        except zmq.Again:
+            return self._drop(kind, "would_block")
+        return True
+
     def _drop(self, kind: str, reason: str) -> bool:
         if self.dropped is not None:
             self.dropped.labels(kind, reason).inc()

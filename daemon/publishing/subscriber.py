@@ -8,7 +8,10 @@
             elif isinstance(message, FusedRecord):
                 print(message.stream, message.start, message.end, message.partial)
 
-`records()` yields the raw (topic, dict) pairs instead. ZeroMQ reconnects by itself when
+Topics: `fused.` (FusedRecord), `event.` (Event), `status.` (Status), `detections.`
+(Detections: every analyzer's outputs per frame or chunk), `snapshot.` (Snapshot: the
+JPEG of an event's start). `records()` yields the raw (topic, dict) pairs instead (a
+snapshot's dict carries its JPEG bytes as `jpeg`). ZeroMQ reconnects by itself when
 tandemd restarts (every 100 ms up to 5 s apart); messages published while nobody was
 connected are not replayed: ask the control endpoint for the events active now
 (`active_events`).
@@ -22,9 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import zmq
 
 from daemon.publishing.control import ask
+from daemon.publishing.records import Detections
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,20 @@ class Status:
     raw: dict[str, Any] = field(repr=False)
 
 
-Message = FusedRecord | Event | Status
+@dataclass(frozen=True)
+class Snapshot:
+    """A `snapshot.<stream>` message: the JPEG of the frame at an event's start."""
+
+    stream: str
+    event_id: str
+    event: str
+    pts: float
+    path: str | None  # where tandemd wrote it (null when it could not)
+    jpeg: bytes
+    raw: dict[str, Any] = field(repr=False)
+
+
+Message = FusedRecord | Event | Status | Detections | Snapshot
 
 
 def typed(message: dict[str, Any]) -> Message | None:
@@ -87,7 +105,14 @@ def typed(message: dict[str, Any]) -> Message | None:
             )  # fmt: skip
         if kind == "status":
             return Status(message["stream"], message["state"], message.get("detail"), message)
-    except (KeyError, TypeError):
+        if kind == "detections":
+            return msgspec.convert(message, Detections)
+        if kind == "snapshot":
+            return Snapshot(
+                message["stream"], message["event_id"], message["event"], message["pts"],
+                message["path"], message["jpeg"], message,
+            )  # fmt: skip
+    except (KeyError, TypeError, msgspec.ValidationError):
         return None
     return None
 
@@ -117,13 +142,17 @@ class Subscriber:
             if not self.sock.poll(wait_ms, zmq.POLLIN):
                 return
             frames = self.sock.recv_multipart()
-            if len(frames) != 2:
+            topic = frames[0].decode(errors="replace")
+            # [topic, json]; a snapshot is [topic, json header, JPEG bytes].
+            if len(frames) != (3 if topic.startswith("snapshot.") else 2):
                 continue
             try:
                 record = json.loads(frames[1])
             except ValueError:
                 continue
-            yield frames[0].decode(errors="replace"), record
+            if len(frames) == 3 and isinstance(record, dict):
+                record["jpeg"] = frames[2]  # bytes: the one field that is not JSON
+            yield topic, record
 
     def messages(self, timeout_s: float | None = None) -> Iterator[Message]:
         """Yield typed messages; stop after `timeout_s` without one (None: never)."""
