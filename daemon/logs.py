@@ -5,17 +5,21 @@ stdout, for journald and log shippers). `auto` picks json when stdout goes to th
 journal (systemd sets $JOURNAL_STREAM), text otherwise. tandemd passes its resolved
 format to its children in $TANDEM_LOG_FORMAT, so all of a service's lines match.
 Both formatters redact secrets in URLs (streams.redact) from the message and traceback.
+Every JSON line carries its syslog `priority`; when the stream written to is the journal
+($JOURNAL_STREAM names its device and inode), every line starts with sd-daemon(3)'s
+`<N>`, which journald stores as the entry's PRIORITY, so `journalctl -p warning` works.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 from streams import redact
 
@@ -48,9 +52,42 @@ class _RateLimit(logging.Filter):
         return True
 
 
+def priority(record: logging.LogRecord) -> int:
+    """The record's syslog priority (RFC 5424): 2 critical, 3 error, 4 warning, 6 info,
+    7 debug."""
+    for level, value in ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4)):
+        if record.levelno >= level:
+            return value
+    return 6 if record.levelno >= logging.INFO else 7
+
+
+class JournalPrefix(logging.Formatter):
+    """`<N>` before each line of another formatter's output (a traceback's lines too:
+    journald reads each line as an entry)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{priority(record)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
+def to_journal(stream: TextIO) -> bool:
+    """Whether `stream` is connected to the journal: $JOURNAL_STREAM is
+    "<device>:<inode>" of the stream systemd gave the service (sd-daemon's check)."""
+    expected = os.environ.get("JOURNAL_STREAM")
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return bool(expected) and expected == f"{st.st_dev}:{st.st_ino}"
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts (UTC, ISO 8601), level, process, logger, message,
-    and `exception` when there is one."""
+    """One JSON object per record: ts (UTC, ISO 8601), level, priority (syslog),
+    process, pid, logger, message, and `exception` when there is one."""
 
     def __init__(self, process: str) -> None:
         super().__init__()
@@ -60,6 +97,7 @@ class JsonFormatter(logging.Formatter):
         out = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
+            "priority": priority(record),
             "process": self.process,
             "pid": record.process,
             "logger": record.name,
@@ -96,6 +134,8 @@ def setup_logging(level: str, process: str, fmt: str | None = None) -> Literal["
         handler.setFormatter(
             TextFormatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
         )
+    if to_journal(handler.stream) and handler.formatter is not None:
+        handler.setFormatter(JournalPrefix(handler.formatter))
     handler.addFilter(_RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,8 +1,9 @@
 """systemd's notify protocol (sd_notify), a few lines over a unix datagram socket.
 
 tandemd sends READY=1 once its sockets are bound and its local workers registered,
-WATCHDOG=1 from its main loop only while healthy, STOPPING=1 when it shuts down, and
-STATUS= lines a `systemctl status` shows. Without $NOTIFY_SOCKET every call is a no-op.
+WATCHDOG=1 from its main loop only while healthy, RELOADING=1 (with MONOTONIC_USEC) on
+SIGHUP and READY=1 once the reload is done, STOPPING=1 when it shuts down, and STATUS=
+lines a `systemctl status` shows. Without $NOTIFY_SOCKET every call is a no-op.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class Notifier:
 
     def ready(self, status: str) -> None:
         self.send("READY=1", f"STATUS={status}", f"MAINPID={os.getpid()}")
+
+    def reloading(self) -> None:
+        """A reload starts. MONOTONIC_USEC is CLOCK_MONOTONIC now, which systemd's
+        Type=notify-reload (systemd >= 253) requires to match the reload to its signal."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading")
+
+    def reloaded(self, status: str) -> None:
+        """The reload is done, taken or refused: STATUS= says which."""
+        self.send("READY=1", f"STATUS={status}")
 
     def status(self, status: str) -> None:
         self.send(f"STATUS={status}")

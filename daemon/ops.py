@@ -42,6 +42,7 @@ class Operations:
         self.rates = start_control(service)  # `tandem status` (daemon/control.py)
         self._flow_sampled = float("-inf")
         self.health = Health()  # what /healthz and /readyz answer (daemon/httpd.py)
+        self._reload_done: str | None = None  # READY=1's status once the reload settles
         seed_daemon(service.metrics)  # counters at 0 from the start (daemon/metrics_seed.py)
         for stream in service.config.streams:
             seed_stream(service.metrics, stream, service.config)
@@ -68,13 +69,30 @@ class Operations:
         if self.wedge is not None:
             self.wedge.maybe_wedge()
         if self.reloader is not None and not service.stop_requested:
-            self.reloader.tick(now)
+            self._reload_tick(self.reloader, now)
         if now - self._flow_sampled >= FLOW_SAMPLE_S:
             sample_flow(service.metrics, service.dispatcher, service.hub)
             self._flow_sampled = now
             self.health.missing = self.not_ready()
             self.health.unhealthy = tuple(f"{name}: left down" for name in self.given_up())
         self.rates.tick(now)
+
+    def _reload_tick(self, reloader: Reloader, now: float) -> None:
+        """SIGHUP: RELOADING=1 to systemd, the reload, then READY=1 once its streams have
+        stopped and started (at once when it was refused), with a STATUS= that says
+        whether the new config was taken: `systemctl status` shows a failed reload."""
+        if reloader.requested:
+            reloader.requested = False
+            self.notifier.reloading()
+            error = reloader.reload()
+            if error is not None:
+                self.notifier.reloaded(f"reload failed, running config kept: {error}")
+            else:
+                self._reload_done = f"reloaded {reloader.path}"
+        reloader.tick(now)
+        if self._reload_done is not None and not reloader.busy:
+            self.notifier.reloaded(self._reload_done)
+            self._reload_done = None
 
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its

@@ -89,10 +89,12 @@ class Reloader:
     removing: dict[str, float] = field(default_factory=dict)  # stream -> deadline
     pending: dict[str, StreamConfig] = field(default_factory=dict)  # add once removed
 
+    @property
+    def busy(self) -> bool:
+        """Streams of the last reload still stopping or waiting to start."""
+        return bool(self.removing or self.pending)
+
     def tick(self, now: float) -> None:
-        if self.requested:
-            self.requested = False
-            self.reload()
         for stream, deadline in list(self.removing.items()):
             if self._stream_drained(stream) or now > deadline:
                 self._drop_stream(stream)
@@ -102,12 +104,13 @@ class Reloader:
                 if stream in self.pending:
                     self._add(self.pending.pop(stream))
 
-    def reload(self) -> None:
+    def reload(self) -> str | None:
+        """Read the file and apply it; the error when it is refused."""
         try:
             new = load_config(self.path)
         except ConfigError as exc:
             log.error("reload rejected, running config kept: %s", exc)
-            return
+            return str(exc)
         old = self.service.config
         diff = diff_streams(self._target(), new)
         for section in restart_only_changes(old, new):
@@ -127,6 +130,7 @@ class Reloader:
             len(diff.removed),
             len(diff.changed),
         )
+        return None
 
     def _target(self) -> Config:
         """The streams as they will be once removals in progress finish: a reload during

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,49 @@ def test_no_watchdog_ping_while_a_worker_is_left_down(tmp_path: Path) -> None:
         finally:
             service._shutdown(zmq.Poller())
         assert [m.split("\n")[0] for _, m in receive(sock, 0.3)] == ["STOPPING=1"]
+
+
+TONE = (
+    '[[streams]]\nid = "tone"\nurl = "sine=frequency=440:sample_rate=16000"\n'
+    'format = "lavfi"\nvideo = false\n'
+)
+
+
+@pytest.mark.timeout(60)
+def test_sighup_sends_reloading_then_ready_and_says_when_a_reload_failed(tmp_path: Path) -> None:
+    config = base_config(tmp_path)
+    (tmp_path / "config.toml").write_text(config)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify.sock"))
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+        proc = spawn(tmp_path / "config.toml", tmp_path / "tandemd.log", env)
+        try:
+            assert "READY=1" in receive_one(sock, 30).split("\n")
+            # A stream added: READY=1 comes once it started.
+            (tmp_path / "config.toml").write_text(config + TONE)
+            before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            proc.send_signal(signal.SIGHUP)
+            reloading = receive_one(sock, 10).split("\n")
+            after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            assert reloading[0] == "RELOADING=1", reloading
+            (usec,) = [
+                int(m.split("=", 1)[1]) for m in reloading if m.startswith("MONOTONIC_USEC=")
+            ]
+            assert before <= usec <= after
+            done = receive_one(sock, 10).split("\n")
+            assert done[0] == "READY=1" and done[1] == f"STATUS=reloaded {tmp_path / 'config.toml'}"
+            # A bad file: refused, and STATUS= says so.
+            (tmp_path / "config.toml").write_text(config + TONE + "[bogus]\n")
+            proc.send_signal(signal.SIGHUP)
+            assert receive_one(sock, 10).startswith("RELOADING=1\n")
+            failed = receive_one(sock, 10).split("\n")
+            assert failed[0] == "READY=1", failed
+            assert failed[1].startswith("STATUS=reload failed, running config kept: "), failed
+            assert "bogus" in failed[1]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+    log = (tmp_path / "tandemd.log").read_text()
+    assert "reload rejected, running config kept" in log and "bogus" in log

@@ -80,3 +80,38 @@ def test_only_the_vision_unit_reaches_gpus() -> None:
         text = (ROOT / "systemd" / name).read_text()
         assert ("DeviceAllow=char-nvidia-frontend rw" in text) == (name.startswith("tandem-vision"))
         assert "StartLimitBurst=5" in text and "DynamicUser=yes" in text
+
+
+def _systemd_version() -> int:
+    out = _analyze("--version").stdout
+    match = re.match(r"systemd (\d+)", out)
+    assert match is not None, out
+    return int(match[1])
+
+
+def test_reload_type_fits_the_installed_systemd(installed: Path) -> None:
+    """tandemd speaks the notify-reload protocol (RELOADING=1, MONOTONIC_USEC, READY=1:
+    tests/test_notify.py). Type=notify-reload came with systemd 253: the shipped unit is
+    Type=notify with ExecReload, which any systemd takes; on 253 and later a drop-in
+    switches it (docs/operations.md), and there the switched unit verifies clean."""
+    text = (installed / "tandemd.service").read_text()
+    assert "Type=notify" in text.splitlines()
+    switched = installed / "tandemd-reload.service"
+    switched.write_text(
+        text.replace("Type=notify\n", "Type=notify-reload\n").replace(
+            "ExecReload=/bin/kill -HUP $MAINPID\n", ""
+        )
+    )
+    result = _analyze("verify", str(switched))
+    clean = result.returncode == 0 and not result.stderr.strip()
+    assert clean == (_systemd_version() >= 253), result.stderr
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_units_bound_memory_and_tasks(name: str) -> None:
+    text = (ROOT / "systemd" / name).read_text()
+    memory = re.search(r"^MemoryMax=(\d+)G$", text, re.M)
+    tasks = re.search(r"^TasksMax=(\d+)$", text, re.M)
+    assert memory and tasks, name
+    # The shipped config measured 1.3 GiB and 47 tasks (the unit's comment): room above it.
+    assert 2 <= int(memory[1]) <= 16 and 128 <= int(tasks[1]) <= 4096
