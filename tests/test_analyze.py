@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
+import os
+import pty
+import random
+import re
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
 
 import pytest
 
+from daemon.publishing.progress import show_progress
 from tests.av_clips import black_and_silence
 from tests.conftest import ROOT
+from tests.media import encode_clip
 from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
@@ -74,3 +85,68 @@ def test_analyze_refuses_what_is_not_media_in_one_line(tmp_path: Path, content: 
     [line] = proc.stderr.splitlines()
     assert line.startswith(f"tandem: {path}: cannot analyze: ")
     assert proc.stdout == ""
+
+
+def corrupted(path: Path, container: str | None) -> Path:
+    """A real H.264 clip with 200-byte runs of random bytes written over its middle half."""
+    encode_clip(path, seconds=4.0, audio=False, container=container)
+    data = bytearray(path.read_bytes())
+    rng = random.Random(3)
+    for start in range(len(data) // 4, 3 * len(data) // 4, len(data) // 20):
+        data[start : start + 200] = rng.randbytes(200)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_damage_is_counted_and_shown_and_no_bar_when_piped(tmp_path: Path) -> None:
+    """Bytes overwritten in an MP4 fail to decode; in MPEG-TS the demuxer flags the
+    packets corrupt and they are skipped. The summary shows both kinds of damage."""
+    mp4 = analyze(str(corrupted(tmp_path / "bad.mp4", None)), "--json")
+    assert mp4.returncode == 0, mp4.stderr
+    summary = json.loads(mp4.stdout.splitlines()[-1])
+    assert summary["decode_errors"] > 0 and summary["corrupt_packets"] == 0, summary
+    assert "%|" not in mp4.stderr and "s media" not in mp4.stderr  # piped: no bar
+
+    ts = analyze(str(corrupted(tmp_path / "bad.ts", "mpegts")))
+    assert ts.returncode == 0, ts.stderr
+    last = ts.stdout.splitlines()[-1]
+    assert re.search(r"damage: \d+ decode errors, [1-9]\d* corrupt packets skipped", last), last
+    assert "%|" not in ts.stderr
+
+
+def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    assert show_progress("auto", io.StringIO()) is False
+    assert show_progress("always", io.StringIO()) and not show_progress("never", sys.stderr)
+    clip = encode_clip(tmp_path / "clip.mp4", seconds=3.0, audio=False)
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's last writer closed it
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "analyze", str(clip)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+        timeout=120,
+    )
+    os.close(terminal)
+    reader.join(10)
+    os.close(controller)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, shown
+    assert re.search(r"clip: +\d+%\|", shown) and "s media" in shown, shown
+    assert "100%" in shown or "3.0/3.0 s media" in shown, shown
+    assert "Traceback" not in shown

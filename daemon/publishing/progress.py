@@ -3,6 +3,8 @@ stderr, only where someone watches it (a terminal), never in a pipe or a log."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -18,6 +20,14 @@ def show_progress(mode: str, stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
+def _columns(stream: TextIO) -> int:
+    """The terminal's width; 80 where it reports none (a fresh pty says 0 x 0)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return 80
+
+
 class Progress:
     """A bar that moves to the media time of the latest record."""
 
@@ -27,7 +37,7 @@ class Progress:
             desc=stream,
             unit="s",
             unit_scale=False,
-            dynamic_ncols=True,
+            ncols=_columns(out if out is not None else sys.stderr),
             leave=False,
             file=out,  # None: stderr
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s media "
