@@ -99,14 +99,20 @@ def probe_media(path: str) -> tuple[bool, bool, float | None]:
     return video, audio, duration
 
 
-def run(path: str, config_path: str | None, as_json: bool, progress: str = "auto") -> int:
+def run(
+    path: str,
+    config_path: str | None,
+    as_json: bool,
+    progress: str = "auto",
+    snapshots_dir: str | None = None,
+) -> int:
     try:
         video, audio, duration = probe_media(path)
     except (OSError, ValueError, av.FFmpegError) as exc:
         print(f"tandem: {path}: cannot analyze: {_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        config = _config(config_path, path, video, audio)
+        config = _config(config_path, path, video, audio, snapshots_dir)
     except ConfigError as exc:
         print(exc.lines("tandem: "), file=sys.stderr)
         return EXIT_CONFIG
@@ -144,7 +150,9 @@ def run(path: str, config_path: str | None, as_json: bool, progress: str = "auto
     return EXIT_OK
 
 
-def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any:
+def _config(
+    config_path: str | None, path: str, video: bool, audio: bool, snapshots_dir: str | None
+) -> Any:
     source = Path(config_path) if config_path else DEFAULT_CONFIG
     if config_path and not source.is_file():  # a typo must not quietly mean the defaults
         raise ConfigError(f"{source}: cannot read: no such file")
@@ -153,9 +161,8 @@ def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
     base: dict[str, Any] = next(iter(raw.get("streams", [])), {})
-    stream: dict[str, Any] = {
-        k: base[k] for k in ("fps", "width", "height", "audio_rate", "audio_chunk_ms") if k in base
-    }
+    carried = ("fps", "width", "height", "audio_rate", "audio_chunk_ms", "track", "zones", "lines")
+    stream: dict[str, Any] = {k: base[k] for k in carried if k in base}
     stream |= {
         "id": _stream_id(path),
         "url": str(Path(path).resolve()),
@@ -173,6 +180,13 @@ def _config(config_path: str | None, path: str, video: bool, audio: bool) -> Any
         "log": {"level": "warning", "digest_s": 0},
     }
     raw.pop("control", None)
+    # Snapshots outlive the run only in a directory the user named (--snapshots, or the
+    # config's): the run's own directory is deleted at its end.
+    snapshots = dict(raw.get("snapshots", {}))
+    if snapshots_dir:
+        snapshots["directory"] = snapshots_dir
+    snapshots["enabled"] = bool(snapshots.get("directory")) and snapshots.get("enabled", True)
+    raw["snapshots"] = snapshots
     return parse_config(raw, source=str(source))
 
 
@@ -197,6 +211,44 @@ def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]
         "events": counts,
         "av_offset": service.pipeline.fusers[stream].sync.estimate(),
         "state": collector.final["state"] if collector.final else None,
+    } | _scene_summary(records, collector.events)
+
+
+def _scene_summary(records: list[dict[str, Any]], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tracks, zone and line counts, transcript and snapshot paths over the whole file."""
+    tracks: dict[int, dict[str, Any]] = {}
+    zones: dict[str, dict[str, int]] = {}
+    lines: dict[str, dict[str, int]] = {}
+    text: list[str] = []
+    segments: list[dict[str, Any]] = []
+    for record in records:
+        for track in record.get("tracks", []):
+            tracks[track["id"]] = {
+                k: track[k]
+                for k in ("id", "label", "analyzer", "first_seen", "last_seen", "best_score")
+            }
+        for zone, labels in record.get("zones", {}).items():
+            most = zones.setdefault(zone, {})
+            for label, n in labels.items():
+                most[label] = max(most.get(label, 0), n)
+        for line, counts in record.get("lines", {}).items():
+            lines[line] = {"in": counts["in_total"], "out": counts["out_total"]}
+        transcript = record.get("transcript") or {}
+        if transcript.get("text"):
+            text.append(transcript["text"])
+            segments.extend(transcript["segments"])
+    entries: dict[str, int] = {}
+    for event in events:
+        if event["name"] == "zone_enter":
+            entries[event["zone"]] = entries.get(event["zone"], 0) + 1
+    return {
+        "tracks": sorted(tracks.values(), key=lambda t: t["id"]),
+        "zones": {
+            z: {"most_at_once": most, "entries": entries.get(z, 0)} for z, most in zones.items()
+        },
+        "lines": lines,
+        "transcript": {"text": " ".join(text) or None, "segments": segments} if text else None,
+        "snapshots": [e["snapshot"] for e in events if e.get("snapshot")],
     }
 
 
@@ -208,12 +260,25 @@ def _summary_text(s: dict[str, Any]) -> str:
         if offset
         else "not measured"
     )
-    return (
+    labels: dict[str, int] = {}
+    for track in s["tracks"]:
+        labels[track["label"]] = labels.get(track["label"], 0) + 1
+    tracked = ", ".join(f"{n} {label}" for label, n in sorted(labels.items())) or "none"
+    text = (
         f"{s['stream']}: {s['frames']} frames, {s['audio_chunks']} audio chunks, "
         f"{s['windows']} windows ({s['partial_windows']} partial), "
         f"damage: {s['decode_errors']} decode errors, {s['corrupt_packets']} corrupt packets "
-        f"skipped, events: {events}, A/V offset: {sync}"
+        f"skipped, events: {events}, A/V offset: {sync}, tracks: {tracked}"
     )
+    for line, counts in s["lines"].items():
+        text += f", line {line}: {counts['in']} in, {counts['out']} out"
+    for zone, z in s["zones"].items():
+        text += f", zone {zone}: {z['entries']} entries"
+    if s["transcript"]:
+        text += f", transcript: {s['transcript']['text']!r}"
+    if s["snapshots"]:
+        text += f", {len(s['snapshots'])} snapshots in {Path(s['snapshots'][0]).parent}"
+    return text
 
 
 def _stream_id(path: str) -> str:

@@ -1,9 +1,9 @@
 """`tandem`: the operator's command line.
 
-tandem watch [--stream ID] [--count N] [--json] [--events]   print published records
+tandem watch [--stream ID] [--count N] [--json] [--events] [--detections]
 tandem status [--json]                            streams, workers and rates from tandemd
 tandem check-config PATH                          validate a config, exit 2 if bad
-tandem analyze FILE [--config PATH] [--json]      the whole pipeline on one recording
+tandem analyze FILE [--config PATH] [--json] [--snapshots DIR]   one recording, whole pipeline
 tandem worker --kind vision --endpoint ENDPOINT   run a worker (remote hosts, systemd)
 tandem keys DIR NAME                              write a CURVE key pair (secret 0600)
 """
@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--json", action="store_true", help="print each record as JSON")
     watch.add_argument("--events", action="store_true", help="events too (event.<stream>)")
     watch.add_argument(
+        "--detections",
+        action="store_true",
+        help="every analysed frame and chunk too (detections.<stream>: boxes, labels, text)",
+    )
+    watch.add_argument(
         "--endpoint",
         help=f"results endpoint, tcp://HOST:PORT (default: the config's, or {DEFAULT_RESULTS})",
     )
@@ -91,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "always", "never"],
         default="auto",
         help="a progress bar on stderr; auto: only when stderr is a terminal",
+    )
+    analyze.add_argument(
+        "--snapshots",
+        metavar="DIR",
+        help="write a JPEG per event here (default: the config's [snapshots] directory, else none)",
     )
 
     check = command("check-config", "validate a config file, every error at once")
@@ -143,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "analyze":
         from daemon import analyze as analyze_command
 
-        return analyze_command.run(args.file, args.config, args.json, args.progress)
+        return analyze_command.run(args.file, args.config, args.json, args.progress, args.snapshots)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "keys":
@@ -180,14 +190,18 @@ def _keys(directory: str, name: str) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import msgspec
     import zmq
 
-    from daemon.publishing.format import digest_line, event_line
+    from daemon.publishing.format import detections_line, digest_line, event_line
+    from daemon.publishing.records import Detections
     from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
     from daemon.publishing.watch import Silence
 
     endpoint = args.endpoint or _endpoint_from(args.config)
     kinds = ["fused", "event"] if args.events else ["fused"]
+    if args.detections:
+        kinds.append("detections")
     # Every stream's topics, --stream filtered here: a silent stream is then told from a
     # silent tandemd (and "fused.cam" would also match "fused.cam2").
     topics = [f"{k}." for k in kinds]
@@ -203,12 +217,15 @@ def _watch(args: argparse.Namespace) -> int:
                     silence.other(message.stream)
                     continue
                 if isinstance(message, FusedRecord):
-                    text = digest_line(message.stream, message.raw)
+                    raw, text = message.raw, digest_line(message.stream, message.raw)
                 elif isinstance(message, Event):
-                    text = event_line(message.raw)
+                    raw, text = message.raw, event_line(message.raw)
+                elif isinstance(message, Detections):
+                    raw = msgspec.to_builtins(message)
+                    text = detections_line(raw)
                 else:
                     continue
-                print(json.dumps(message.raw) if args.json else text, flush=True)
+                print(json.dumps(raw) if args.json else text, flush=True)
                 silence.heard(time.monotonic())
                 seen += 1
                 if args.count is not None and seen >= args.count:

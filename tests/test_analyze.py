@@ -150,3 +150,39 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert re.search(r"clip: +\d+%\|", shown) and "s media" in shown, shown
     assert "100%" in shown or "3.0/3.0 s media" in shown, shown
     assert "Traceback" not in shown
+
+
+def test_summary_has_tracks_zone_and_line_counts_and_snapshot_paths(tmp_path: Path) -> None:
+    from tests.scene_clips import shapes_clip
+
+    clip = shapes_clip(tmp_path / "yard.mp4")
+    config = tmp_path / "scene.toml"
+    config.write_text("""
+[[streams]]
+id = "any"
+url = "ignored: analyze takes the file"
+fps = 5
+track = ["motion"]
+zones = [{name = "left", polygon = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], anchor = "center"}]
+lines = [{name = "middle", a = [0.5, 0], b = [0.5, 1], anchor = "center"}]
+[workers.vision]
+count = 1
+analyzers = ["motion"]
+[workers.audio]
+count = 0
+analyzers = ["level"]
+""")
+    snapshots = tmp_path / "pictures"
+    proc = analyze(str(clip), "--config", str(config), "--json", "--snapshots", str(snapshots))
+    assert proc.returncode == 0, proc.stderr
+    [summary] = [m for m in map(json.loads, proc.stdout.splitlines()) if m["type"] == "summary"]
+    assert [t["label"] for t in summary["tracks"]] == ["motion", "motion"]
+    assert summary["lines"] == {"middle": {"in": 1, "out": 1}}
+    assert summary["zones"] == {"left": {"most_at_once": {"motion": 1}, "entries": 2}}
+    assert summary["transcript"] is None  # no transcribe analyzer
+    # Two zone entries, two exits, two crossings: a picture each, where the summary says.
+    assert len(summary["snapshots"]) == 6
+    assert all(Path(p).parent.parent == snapshots and Path(p).stat().st_size > 0
+               for p in summary["snapshots"])  # fmt: skip
+    text = analyze(str(clip), "--config", str(config))
+    assert "tracks: 2 motion, line middle: 1 in, 1 out, zone left: 2 entries" in text.stdout

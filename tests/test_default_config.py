@@ -37,6 +37,27 @@ def test_watch_gets_ten_records_from_the_default_config(tmp_path) -> None:
             assert r["type"] == "fused" and r["window"]["end"] > r["window"]["start"]
             assert "motion" in r["video"]["analyzers"] or r["video"]["results"] == 0
 
+        # Per item too: every analyzer's outputs for each frame and chunk.
+        per_item_args = ["watch", "--detections", "--count", "60", "--json"]
+        watch = subprocess.run(
+            [sys.executable, "-m", "daemon.cli", *per_item_args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=25,
+        )
+        assert watch.returncode == 0, watch.stderr
+        per_item = [
+            r for r in map(json.loads, watch.stdout.splitlines()) if r["type"] == "detections"
+        ]
+        video = [r for r in per_item if r["modality"] == "video"]
+        audio = [r for r in per_item if r["modality"] == "audio"]
+        assert video and audio, watch.stdout
+        for r in video:
+            assert isinstance(r["outputs"]["faces"]["boxes"], list), r
+            assert len(r["outputs"]["persons"]["scores"]) == r["outputs"]["persons"]["count"]
+        assert all("speech_starts" in r["outputs"]["vad"] for r in audio)
+
         metrics = urllib.request.urlopen("http://127.0.0.1:9310/metrics", timeout=5).read()
         assert b'tandem_fused_records_total{stream="testsrc"}' in metrics
 
