@@ -109,8 +109,9 @@ class Reloader:
         try:
             new = load_config(self.path)
         except ConfigError as exc:
-            log.error("reload rejected, running config kept: %s", exc)
-            return str(exc)
+            errors = "; ".join(str(exc).splitlines())  # every error, on the event's one line
+            log.error("reload rejected, running config kept: %s", errors)
+            return errors
         old = self.service.config
         diff = diff_streams(self._target(), new)
         for section in restart_only_changes(old, new):

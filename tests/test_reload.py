@@ -3,6 +3,7 @@ stream's records go on without a gap; an invalid config is rejected and the runn
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from itertools import pairwise
@@ -86,14 +87,20 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
         assert collect(sub, out, lambda o: len(fused(o[ended:], "keep")) >= 4, 30)
         assert not fused(out[ended:], "extra")  # gone: nothing published after removal
 
-        _hup(daemon, base + stream("keep", 440) + "[[streams]]\nid = 'bad'\nurl = 'x'\nfoo = 1\n")
+        bad = "[[streams]]\nid = 'bad'\nurl = 'x'\nfoo = 1\nfsp = 2\n"
+        _hup(daemon, base + stream("keep", 440) + bad)
         assert wait_until(lambda: "reload rejected" in daemon.log(), 10), daemon.log()
         before = len(fused(out, "keep"))
         assert collect(sub, out, lambda o: len(fused(o, "keep")) >= before + 3, 30)
 
     _assert_outcome(metrics_port(base), fused(out, "keep"))
     log = daemon.log()
-    assert "streams[1](id='bad').foo: unknown key" in log
+    # Every error at once, on the one line of the event.
+    assert re.search(
+        r"reload rejected, running config kept: \S+: streams\[1\]\(id='bad'\)\.foo: unknown "
+        r"key; \S+: streams\[1\]\(id='bad'\)\.fsp: unknown key \(did you mean 'fps'\?\)\n",
+        log,
+    ), log
     assert "1 changed" in log and log.count("started ingest-extra") == 3
     assert log.count("ingest-keep (pid") == 1  # the kept stream's ingest never restarted
     assert log.count("started worker-audio-0") == 1  # nor the worker
