@@ -18,6 +18,7 @@ import time
 
 from daemon.addresses import check_endpoint
 from daemon.config import ConfigError, load_config
+from daemon.help import Help
 from daemon.version import version_text
 
 DEFAULT_RESULTS = "tcp://127.0.0.1:7701"
@@ -28,23 +29,19 @@ EXIT_CODES = """exit codes:
   2  bad usage or config (the message names the option, file or key)"""
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option's help; descriptions and epilogs kept as written."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tandem",
         description="tandem's command line.",
         epilog=EXIT_CODES,
-        formatter_class=_Help,
+        formatter_class=Help,
     )
     parser.add_argument("--version", action="version", version=version_text("tandem"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, help=text, description=text, epilog=EXIT_CODES, formatter_class=_Help
+            name, help=text, description=text, epilog=EXIT_CODES, formatter_class=Help
         )
 
     watch = command("watch", "subscribe to results and print them")
@@ -118,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one tandem worker process.",
         parents=[worker_parser()],
         add_help=False,
-        formatter_class=_Help,
+        formatter_class=Help,
     )
     return parser
 

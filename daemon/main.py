@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.config import ConfigError, MetricsConfig, load_config
 from daemon.health import Health
+from daemon.help import Help
 from daemon.logs import FORMAT_ENV, setup_logging
 from daemon.metrics import register_process_collectors
 from daemon.notify import Notifier, WedgeHook
@@ -35,15 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tandemd",
         description="Run the tandem service on a config file.",
         epilog=EXIT_CODES,
-        formatter_class=_Help,
+        formatter_class=Help,
     )
     parser.add_argument("config", nargs="?", default="config.toml", help="TOML config file")
     parser.add_argument("--version", action="version", version=version_text("tandemd"))
     return parser
-
-
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option's help; the epilog kept as written."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import warnings
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.envsubst import UnsetVariableError, expand
+from daemon.help import Help
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
 
@@ -19,7 +20,7 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Run one tandem worker process.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=Help,
     )
     p.add_argument("--kind", choices=["vision", "audio"], required=True, help="what it analyses")
     p.add_argument("--endpoint", required=True, help="tandemd's dispatch endpoint")
