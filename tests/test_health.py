@@ -103,3 +103,28 @@ def test_process_python_and_build_info_metrics(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_healthz_fails_while_a_local_worker_is_left_down(tmp_path: Path) -> None:
+    """The watchdog's rule: a local worker that exhausted its restart budget makes
+    tandemd unhealthy (in this process: a real Tandemd, its loop's tick driven here)."""
+    import zmq
+
+    from daemon.config import load_config
+    from daemon.service import Tandemd
+
+    (tmp_path / "config.toml").write_text(base_config(tmp_path))
+    service = Tandemd(load_config(tmp_path / "config.toml"))
+    try:
+        now = time.monotonic()
+        service._maybe_start_ingest()  # no workers wanted: ready at once
+        service.ops.tick(now)
+        assert service.ops.health.live(now) == (True, "ok\n")
+        assert service.ops.health.ready(now) == (True, "ready\n")
+        child = service.children.add("worker-audio-0", ["daemon.workers"], restart=True)
+        child.given_up = True  # as after 5 restarts in 60 s
+        service.ops.tick(now + 1.0)
+        assert service.ops.health.live(now + 1.0) == (False, "worker-audio-0: left down\n")
+        assert service.ops.health.ready(now + 1.0)[0] is False
+    finally:
+        service._shutdown(zmq.Poller())
