@@ -21,6 +21,7 @@ SECTIONS = {
     "vision": "bench.vision",
     "e2e": "bench.e2e",
     "fusion": "bench.fusion",
+    "detail": "bench.detail",
     "baseline": "bench.baseline",
     "gpu": "bench.gpu",
 }

@@ -184,3 +184,36 @@ def test_the_ring_keeps_the_frame_shown_at_an_events_start() -> None:
     assert ring.nearest(0.1).pts == pytest.approx(0.4)  # before its reach: the oldest
     ring.release_before(0.75)
     assert [f.pts for f in ring.frames] == pytest.approx([0.6, 0.8, 1.0])
+
+
+def test_tracks_do_not_depend_on_which_worker_answered_first() -> None:
+    """A stream's frames go to whichever worker has room, and answers come back in any
+    order (or not at all: lost). Fusion steps the tracker in media order when a window is
+    published, so the tracks are those of the frames in order."""
+    frames = [(seq, seq * 0.2, persons(square(0.05 + 0.03 * seq))) for seq in range(15)]
+
+    def fused_tracks(order: list[int], lost: frozenset[int] = frozenset()) -> list:
+        scene = StreamScene("s", ["persons"])
+        fuser = StreamFuser("s", {"video"}, 1.0, 10.0, [], scene)
+        for seq, pts, _ in frames:
+            fuser.on_item("video", seq, pts, 0.2)
+        for i in order:
+            seq, pts, outputs = frames[i]
+            if seq in lost:
+                fuser.on_lost("video", seq, pts)
+            else:
+                fuser.on_result(result(seq, pts, outputs))
+        fuser.on_end()
+        return [
+            (t["id"], t["first_seen"], t["last_seen"])
+            for r in fuser.due(1e9, True)
+            for t in r["tracks"]
+        ]
+
+    in_order = fused_tracks(list(range(15)))
+    assert in_order == [(1, 0.0, 0.8), (1, 0.0, 1.8), (1, 0.0, 2.8)]
+    two_workers = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13]
+    assert fused_tracks(two_workers) == in_order
+    assert fused_tracks(list(reversed(range(15)))) == in_order
+    # A frame lost on the way (its worker died) is no observation: the same one track.
+    assert [t[0] for t in fused_tracks(list(range(15)), frozenset({6, 7}))] == [1, 1, 1]
