@@ -41,6 +41,8 @@ def find_endpoint(config_path: str) -> tuple[str, list[str]]:
     )
     dead = [p for p in private if listening is not None and str(p) not in listening]
     alive = [p for p in private if p not in dead]
+    if systemd.exists():  # there, but nobody listens on it
+        dead.insert(0, systemd)
     if alive:
         return f"ipc://{alive[0]}", [str(p) for p in dead]
     return control_endpoint(SYSTEMD_RUNTIME_DIR, ""), [str(p) for p in dead]
