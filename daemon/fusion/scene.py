@@ -39,7 +39,9 @@ DEFAULT_LABELS = {"faces": "face", "persons": "person", "motion": "motion"}
 
 @dataclass
 class _WindowScene:
-    tracks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # track id -> (analyzer, the track, ended): summarised when the window goes out, as
+    # the track stood at its last sighting in the window (later frames are not stepped yet)
+    tracks: dict[int, tuple[str, TrackedObject, bool]] = field(default_factory=dict)
     occupancy: dict[str, dict[str, int]] = field(default_factory=dict)
     crossings: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -108,7 +110,7 @@ class StreamScene:
         """The window's tracks, zone occupancy and line counts; then a new window starts."""
         w, self._window = self._window, self._new_window()
         return {
-            "tracks": sorted(w.tracks.values(), key=lambda t: t["id"]),
+            "tracks": [_summary(*w.tracks[i]) for i in sorted(w.tracks)],
             "zones": w.occupancy,
             "lines": {
                 name: counts | {f"{d}_total": n for d, n in self._totals[name].items()}
@@ -133,11 +135,11 @@ class StreamScene:
 
     def _apply(self, analyzer: str, frame: FrameTracks, t: float) -> None:
         for track in frame.seen:
-            self._window.tracks[track.id] = _summary(analyzer, track, ended=False)
+            self._window.tracks[track.id] = (analyzer, track, False)
             self._zones_seen(analyzer, track, t)
             self._lines_seen(analyzer, track, t)
         for track in frame.ended:
-            self._window.tracks[track.id] = _summary(analyzer, track, ended=True)
+            self._window.tracks[track.id] = (analyzer, track, True)
             for zone in self.zones:
                 if (zone.name, track.id) in self._members:
                     # Gone since its last sighting, not since it was given up.
