@@ -35,7 +35,7 @@ REJECTED = {
     "publish": HANDSHAKE,
 }
 MONITORED_SOCKETS = ("dispatch", "publish", "control")  # peer disconnects are counted
-PUBLISHED_KINDS = ("fused", "detections", "event", "status", "correction")  # topics' kinds
+PUBLISHED_KINDS = ("fused", "detections", "event", "snapshot", "status", "correction")  # topics
 PUBLISH_DROP_REASONS = ("unencodable", "would_block")
 
 
