@@ -17,6 +17,7 @@ FILES = {
     "correction": "correction",
     "detections": "detections",
     "snapshot": "snapshot",
+    "analysis_rate": "status",  # the status topic's other message
 }
 
 

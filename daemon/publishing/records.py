@@ -8,13 +8,12 @@ Imports nothing but msgspec: a subscriber needs neither torch nor OpenCV.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
 DETECTIONS_SCHEMA: Literal[1] = 1
 Modality = Literal["video", "audio"]
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in 0..1 of the frame
 
 
 class _Result(Protocol):
@@ -38,17 +37,28 @@ class _Result(Protocol):
     def errors(self) -> dict[str, str]: ...
 
 
-class Detections(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+StreamId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+MediaTime = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+BoxList = Annotated[list[float], msgspec.Meta(min_length=4, max_length=4)]
+
+
+class _Record(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Every field is always sent (defaults included) except those defaulting to UNSET,
+    which are left out when they do not apply."""
+
+
+class Detections(_Record, kw_only=True, frozen=True):
     """`detections.<stream>`: every analyzer's full outputs for one video frame or audio
     chunk, as the worker returned them (boxes, labels, scores, text, `gated`, ...)."""
 
     schema: Literal[1] = DETECTIONS_SCHEMA
     type: Literal["detections"] = "detections"
-    stream: str
+    stream: StreamId
     modality: Modality
-    seq: int  # the item's number in its stream and modality
-    pts: float  # media seconds: the frame's time, the chunk's start
-    end: float  # media seconds: the next frame's time, the chunk's end
+    seq: Count  # the item's number in its stream and modality
+    pts: MediaTime  # media seconds: the frame's time, the chunk's start
+    end: MediaTime  # media seconds: the next frame's time, the chunk's end
     wall: float  # capture wall time (Unix seconds)
     infer_s: float  # the worker's time on it
     outputs: dict[str, dict[str, Any]]  # analyzer -> its outputs
@@ -56,71 +66,193 @@ class Detections(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     published_at: float
 
 
-class TrackSeen(msgspec.Struct, kw_only=True, frozen=True):
+class TrackSeen(_Record, kw_only=True, frozen=True):
     """A tracked object seen in a fused window (its last sighting there)."""
 
-    id: int  # unique within the stream, stable from first to last sighting
+    id: Annotated[int, msgspec.Meta(ge=1)]  # unique within the stream, stable throughout
     analyzer: str  # the box analyzer it comes from (faces, persons, objects, motion)
     label: str
-    box: list[float]  # [x0, y0, x1, y1] in 0..1 at its last sighting
+    box: BoxList  # [x0, y0, x1, y1] in 0..1 at its last sighting
     score: float  # at its last sighting (1.0 for analyzers without scores)
     best_score: float
-    first_seen: float  # media seconds
-    last_seen: float
+    first_seen: MediaTime
+    last_seen: MediaTime
     ended: bool  # the track ended in this window (lost, or the stream ended)
 
 
-class SpeechSpan(msgspec.Struct, kw_only=True, frozen=True):
+class SpeechSpan(_Record, kw_only=True, frozen=True):
     """Voice activity (vad) within a window, clipped to it."""
 
-    start: float
-    end: float
+    start: MediaTime
+    end: MediaTime
     open: bool  # still speaking at the window's end
 
 
-class TranscriptSegment(msgspec.Struct, kw_only=True, frozen=True):
+class TranscriptSegment(_Record, kw_only=True, frozen=True):
     start: float
     end: float
     text: str
 
 
-class Transcript(msgspec.Struct, kw_only=True, frozen=True):
+class Transcript(_Record, kw_only=True, frozen=True):
     text: str | None  # what the model produced with this window's audio
     segments: list[TranscriptSegment]  # with their own media times (may be earlier)
 
 
-class LineCount(msgspec.Struct, kw_only=True, frozen=True):
+class LineCount(_Record, kw_only=True, frozen=True):
     """Crossings of a line in a window (`in`, `out`) and since the stream started."""
 
-    in_: int = msgspec.field(name="in")
-    out: int
-    in_total: int
-    out_total: int
+    in_: Count = msgspec.field(name="in")
+    out: Count
+    in_total: Count
+    out_total: Count
 
 
-class SceneEvent(msgspec.Struct, kw_only=True, frozen=True):
-    """`event.<stream>` with `edge` "instant": a track crossed a line (`line_crossed`),
-    entered a zone (`zone_enter`) or left it (`zone_leave`, with `dwell_s`)."""
+class Window(_Record, kw_only=True, frozen=True):
+    start: MediaTime
+    end: MediaTime
+    wall_start: float | None  # capture wall times of the oldest and newest answered item
+    wall_end: float | None
+
+
+class Stats(_Record, kw_only=True, frozen=True):
+    min: float
+    mean: float
+    max: float
+
+
+class ModalitySummary(_Record, kw_only=True, frozen=True):
+    items: Count  # received
+    results: Count  # answered
+    lost: Count  # given up unanswered
+    errors: dict[str, Annotated[int, msgspec.Meta(ge=1)]]  # per analyzer
+    analyzers: dict[str, dict[str, Stats]]  # analyzer -> numeric output -> stats
+
+
+class WindowEvent(_Record, kw_only=True, frozen=True):
+    name: str
+    id: str
+    start: MediaTime
+    end: float | None  # null while active
+
+
+class AvSync(_Record, kw_only=True, frozen=True):
+    offset_s: float  # audio later than video is positive
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    pairs: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SenderClock(_Record, kw_only=True, frozen=True):
+    offset_s: float  # the sender's wall clock is media time + offset_s
+
+
+class Fused(_Record, kw_only=True, frozen=True):
+    """`fused.<stream>`: one window of media time, both modalities (docs/results.md)."""
+
+    schema: Literal[3] = 3
+    type: Literal["fused"] = "fused"
+    stream: StreamId
+    window: Window
+    missing: list[Modality]
+    partial: bool
+    latency_s: float | None
+    published_at: float
+    sender_clock: SenderClock | msgspec.UnsetType = msgspec.UNSET
+    events: list[WindowEvent]
+    av_sync: AvSync | None
+    video: ModalitySummary | None
+    audio: ModalitySummary | None
+    # With tracking (a box analyzer in the stream's `track`):
+    tracks: list[TrackSeen] | msgspec.UnsetType = msgspec.UNSET
+    zones: dict[str, dict[str, Count]] | msgspec.UnsetType = msgspec.UNSET
+    lines: dict[str, LineCount] | msgspec.UnsetType = msgspec.UNSET
+    # With `vad`, with `transcribe`:
+    speech: list[SpeechSpan] | msgspec.UnsetType = msgspec.UNSET
+    transcript: Transcript | msgspec.UnsetType = msgspec.UNSET
+
+
+class Event(_Record, kw_only=True, frozen=True):
+    """`event.<stream>`: a rule's event starts (`end` null) or ends; or an instant event of
+    a track (`line_crossed`, `zone_enter`, `zone_leave`), with the track's fields."""
 
     schema: Literal[1] = 1
     type: Literal["event"] = "event"
-    stream: str
-    name: Literal["line_crossed", "zone_enter", "zone_leave"]
-    id: str
-    edge: Literal["instant"] = "instant"
-    start: float  # media seconds; end = start
-    end: float
-    duration_s: float = 0.0
-    ended_by: None = None
-    at: float
-    track_id: int
-    label: str
-    analyzer: str
-    box: list[float]
+    stream: StreamId
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    id: str  # <stream>/<name>/<n>: a start and its end share it
+    edge: Literal["start", "end", "instant"]
+    start: MediaTime
+    end: float | None  # null on a start; = start for an instant event
+    duration_s: Annotated[float, msgspec.Meta(ge=0)] | None
+    ended_by: Literal["rule", "stream_end"] | None
+    at: float | None  # publish time, Unix s
+    snapshot: str | msgspec.UnsetType | None = msgspec.UNSET  # the JPEG's path, snapshots on
+    track_id: Annotated[int, msgspec.Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
+    label: str | msgspec.UnsetType = msgspec.UNSET
+    analyzer: str | msgspec.UnsetType = msgspec.UNSET
+    box: BoxList | msgspec.UnsetType = msgspec.UNSET
     line: str | msgspec.UnsetType = msgspec.UNSET
     direction: Literal["in", "out"] | msgspec.UnsetType = msgspec.UNSET
     zone: str | msgspec.UnsetType = msgspec.UNSET
-    dwell_s: float | msgspec.UnsetType = msgspec.UNSET
+    dwell_s: Annotated[float, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Status(_Record, kw_only=True, frozen=True, tag_field="type", tag="status"):
+    """`status.<stream>`: the stream's health state changed."""
+
+    schema: Literal[1] = 1
+    stream: StreamId
+    state: Literal["starting", "running", "stalled", "reconnecting", "failed", "stopped", "ended"]
+    previous: str | msgspec.UnsetType = msgspec.UNSET
+    detail: str | None  # why; a URL in it has its secrets replaced by ***
+    at: float
+
+
+class AnalysisRate(_Record, kw_only=True, frozen=True, tag_field="type", tag="analysis_rate"):
+    """`status.<stream>`: the overload policy changed the stream's analysis fps."""
+
+    schema: Literal[1] = 1
+    stream: StreamId
+    fps: Annotated[float, msgspec.Meta(gt=0)]
+    configured_fps: Annotated[float, msgspec.Meta(gt=0)]
+    degraded: bool
+    detail: str
+    at: float
+
+
+class CorrectionWindow(_Record, kw_only=True, frozen=True):
+    start: float
+    end: float
+
+
+class Correction(_Record, kw_only=True, frozen=True):
+    """`correction.<stream>`: a result that arrived after its window was published."""
+
+    schema: Literal[1] = 1
+    type: Literal["correction"] = "correction"
+    stream: StreamId
+    window: CorrectionWindow
+    modality: Modality
+    seq: Count
+    pts: float
+    outputs: dict[str, dict[str, Any]]
+    errors: dict[str, str]
+    published_at: float
+
+
+class Snapshot(_Record, kw_only=True, frozen=True):
+    """`snapshot.<stream>`: [topic, this header, the JPEG bytes] for an event's start."""
+
+    schema: Literal[1] = 1
+    type: Literal["snapshot"] = "snapshot"
+    stream: StreamId
+    event_id: str
+    event: str
+    pts: MediaTime  # the frame's media time
+    path: str | None  # where tandemd wrote it; null when it could not
+    width: Annotated[int, msgspec.Meta(ge=1)]
+    height: Annotated[int, msgspec.Meta(ge=1)]
+    bytes: Annotated[int, msgspec.Meta(ge=1)]
 
 
 def detections_record(result: _Result, end: float) -> Detections:

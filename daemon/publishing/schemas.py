@@ -1,7 +1,8 @@
-"""JSON Schemas of the typed records, generated from daemon/publishing/records.py.
+"""JSON Schemas of the published records, generated from daemon/publishing/records.py.
 
 `python -m daemon.publishing.schemas [DIR]` writes them (default docs/schema/); a test
-checks that the committed files are what this writes.
+checks that the committed files are what this writes, and the tests validate every
+message they receive against them.
 """
 
 from __future__ import annotations
@@ -13,37 +14,57 @@ from typing import Any
 
 import msgspec
 
-from daemon.publishing.records import Detections
+from daemon.publishing import records
 
-GENERATED: dict[str, tuple[type[msgspec.Struct], str]] = {
-    "detections": (Detections, "tandem per-item record (topic detections.<stream>), schema 1"),
+# file name (docs/schema/<name>.schema.json) -> the record type(s) on that topic, title
+GENERATED: dict[str, tuple[Any, str]] = {
+    "fused-record": (records.Fused, "tandem fused record (topic fused.<stream>), schema 3"),
+    "detections": (records.Detections, "tandem per-item record (topic detections.<stream>)"),
+    "event": (records.Event, "tandem event (topic event.<stream>), schema 1"),
+    "status": (
+        records.Status | records.AnalysisRate,
+        "tandem stream status (topic status.<stream>), schema 1",
+    ),
+    "correction": (records.Correction, "tandem correction (topic correction.<stream>)"),
+    "snapshot": (
+        records.Snapshot,
+        "tandem snapshot header (topic snapshot.<stream>: [topic, this, JPEG bytes])",
+    ),
 }
 
 
-def schema(kind: str) -> dict[str, Any]:
-    struct, title = GENERATED[kind]
-    out: dict[str, Any] = {
+def schema(name: str) -> dict[str, Any]:
+    kind, title = GENERATED[name]
+    generated = msgspec.json.schema(kind)
+    for def_name, definition in generated.get("$defs", {}).items():
+        struct = getattr(records, def_name)
+        definition["required"] = sorted(_always_sent(struct))
+    return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://tandem.invalid/schema/{kind}.schema.json",
+        "$id": f"https://tandem.invalid/schema/{name}.schema.json",
         "title": title,
-    }
-    generated = msgspec.json.schema(struct)
-    for definition in generated.get("$defs", {}).values():
-        # Every field is always sent (defaults included), so every field is required.
-        definition["required"] = sorted(definition.get("properties", {}))
-    return out | generated
+    } | generated
 
 
-def render(kind: str) -> str:
-    return json.dumps(schema(kind), indent=2) + "\n"
+def _always_sent(struct: type[msgspec.Struct]) -> list[str]:
+    """Every field is encoded, defaults included, but those defaulting to UNSET."""
+    return [
+        field.encode_name
+        for field in msgspec.structs.fields(struct)
+        if field.default is not msgspec.UNSET
+    ]
+
+
+def render(name: str) -> str:
+    return json.dumps(schema(name), indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0] if args else "docs/schema")
-    for kind in GENERATED:
-        path = directory / f"{kind}.schema.json"
-        path.write_text(render(kind))
+    for name in GENERATED:
+        path = directory / f"{name}.schema.json"
+        path.write_text(render(name))
         print(path)
     return 0
 
