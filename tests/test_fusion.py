@@ -103,3 +103,28 @@ def test_idle_stream_flushes_its_last_window() -> None:
     assert fuser.due(time.monotonic()) == []
     [record] = fuser.due(time.monotonic() + 1.1)
     assert record["missing"] == ["video"] and record["video"]["results"] == 2
+
+
+class Clock:
+    """The fuser's clock, driven by the test: the wait bound exactly, without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_wait_bound_is_max_delay_after_the_stream_moved_past_the_window() -> None:
+    clock = Clock()
+    fuser = StreamFuser("s", {"video", "audio"}, window_s=1.0, max_delay_s=0.5, clock=clock)
+    fuser.on_item("audio", 0, 0.0, 0.5)  # never answered
+    feed_video(fuser, 5)  # window 0's frames, answered
+    for seq in range(5):
+        fuser.on_result(result("video", seq, seq / 5))
+    clock.now += 3.0  # however long the stream stays inside window 0: no bound yet...
+    fuser.on_item("video", 5, 1.0, 0.2)  # ...until it moves past: the bound starts now
+    moved_past = clock.now
+    assert fuser.due(moved_past + 0.499) == []
+    [record] = fuser.due(moved_past + 0.5)
+    assert record["window"]["start"] == 0.0 and record["missing"] == ["audio"]

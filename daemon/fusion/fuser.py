@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +46,10 @@ class StreamFuser:
         max_delay_s: float,
         rules: list[EventRule] | None = None,
         scene: StreamScene | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.stream = stream
+        self._clock = clock  # the same clock as due()'s `now`: monotonic seconds
         self.events = EventEngine(stream, rules or [])
         self.scene = scene or StreamScene(stream, track=())
         self.speech = StreamSpeech()
@@ -58,14 +61,14 @@ class StreamFuser:
             self.pending[m].present = m in modalities
         self._windows: dict[int, _Window] = {}
         self._next_index = 0  # windows below this are published or skipped
-        self._last_activity = time.monotonic()
+        self._last_activity = clock()
         self.late_results = 0
 
     def set_present(self, modality: str, present: bool) -> None:
         self.pending[modality].present = present
 
     def on_item(self, modality: str, seq: int, pts: float, duration: float) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._last_activity = now
         self.pending[modality].add(seq, pts, duration)
         index = self._index(pts)
@@ -83,7 +86,7 @@ class StreamFuser:
 
     def on_result(self, result: Result) -> bool:
         """Add a worker's answer; False when it is a duplicate or too late for its window."""
-        self._last_activity = time.monotonic()
+        self._last_activity = self._clock()
         if not self.pending[result.modality].settle(result.seq):
             return False
         window = self._windows.get(self._index(result.pts))
