@@ -6,6 +6,7 @@ bounded: per stream, per worker kind, per reason; never per frame. See docs/metr
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
 
@@ -19,6 +20,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from daemon.dispatch.figures import WorkerFigures
 
@@ -265,6 +267,14 @@ class Metrics:
             registry=registry,
         )
         self.build_info.labels(*BUILD_LABELS.values()).set(1)
+
+    def forget_stream(self, stream: str) -> None:
+        """Remove every series labelled with `stream` (a stream removed by reload is then
+        not `down` forever), through prometheus_client's public remove_by_labels."""
+        for metric in vars(self).values():
+            if isinstance(metric, MetricWrapperBase):
+                with contextlib.suppress(ValueError):  # a metric without a stream label
+                    metric.remove_by_labels({"stream": stream})
 
 
 def _version(distribution: str) -> str:

@@ -291,6 +291,7 @@ class Pipeline:
             extra.pop(stream, None)
         self.stages.forget(stream)
         self.degrader.remove(stream)
+        self.dispatcher.forget_stream(stream)
         if self.snapshots is not None:
             self.snapshots.forget(stream)
 

@@ -66,17 +66,7 @@ def forget_stream_series(metrics: Metrics, stream: str) -> None:
     and its ingest process's restart count."""
     with contextlib.suppress(KeyError):
         metrics.child_restarts.remove(ingest_child(stream))
-    for collector in list(metrics.registry._collector_to_names):  # no public list
-        labelnames = getattr(collector, "_labelnames", ())
-        if "stream" not in labelnames:
-            continue
-        seen: set[tuple[str, ...]] = set()
-        for family in collector.collect():
-            for sample in family.samples:
-                if sample.labels.get("stream") == stream:
-                    seen.add(tuple(sample.labels[n] for n in labelnames))
-        for values in seen:
-            collector.remove(*values)  # type: ignore[attr-defined]
+    metrics.forget_stream(stream)
 
 
 @dataclass

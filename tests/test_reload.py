@@ -72,6 +72,12 @@ def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd:
         assert wait_until(lambda: daemon.log().count("stream extra added") == 2, 15)
         changed = len(out)
         assert collect(sub, out, lambda o: len(fused(o[changed:], "extra")) >= 2, 30)
+        # The changed stream's series were removed and start again: its queue latency is
+        # exported and counts again (the dispatcher kept no child of the removed series).
+        port, queued = metrics_port(base), {"stream": "extra", "stage": "queue"}
+        assert wait_until(
+            lambda: metric(port, "tandem_stage_latency_seconds_count", **queued) > 0, 10
+        ), _scrape_text(port)
 
         # Removed, and added back while it is still stopping: it starts again once removed.
         _hup(daemon, base + stream("keep", 440))

@@ -132,6 +132,13 @@ class Dispatcher:
         for queue in self.queues.values():
             queue.expire(wall, self._expired)
 
+    def forget_stream(self, stream: str) -> None:
+        """A stream removed by reload: drop what the dispatcher keeps of it (its series
+        are removed from the registry, so a kept child would count into nothing)."""
+        self._queue_latency.pop(stream, None)
+        for kind in KINDS:
+            self._affinity.pop((kind, stream), None)
+
     def forget_local(self, pid: int) -> None:
         """A local worker process exited: re-queue its items at once."""
         prefix = f"{socket.gethostname()}:{pid}:"
