@@ -75,6 +75,15 @@ class Children:
     def alive(self) -> list[Child]:
         return [c for c in self.children.values() if c.proc is not None and c.proc.poll() is None]
 
+    def kill(self, name: str) -> None:
+        """SIGKILL a child that stopped answering (a stopped or wedged process ignores
+        SIGTERM); it is reaped and restarted as if it had crashed, within its budget."""
+        child = self.children.get(name)
+        if child is None or child.proc is None or child.proc.poll() is not None:
+            return
+        log.warning("%s (pid %d) stopped answering: killed", name, child.proc.pid)
+        child.proc.kill()
+
     def terminate_all(self) -> None:
         self.stopping = True
         for child in self.alive():

@@ -165,6 +165,9 @@ class Register(BaseMessage, tag="register", frozen=True):
     capacity: Annotated[int, Meta(ge=1, le=4096)]
     analyzers: list[str]
     name: Annotated[str, Meta(max_length=128)]
+    # The child tandemd started it as (its local workers: "worker-vision-0"), so tandemd
+    # can kill and restart the process it declared dead; None for workers run elsewhere.
+    child: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class Welcome(BaseMessage, tag="welcome", frozen=True):

@@ -194,6 +194,7 @@ class Tandemd:
             on_result=self.pipeline.on_result,
             on_released=self.pipeline.on_released,
             on_lost=self.pipeline.on_lost,
+            on_dead_child=self.children.kill,
         )
 
     def _bind_hub(self) -> IngestHub:
@@ -224,8 +225,14 @@ class Tandemd:
             devices = local_workers(pool.processes, pool.device, gpus)
             self._worker_counts[kind] = len(devices)
             for n, device in enumerate(devices):
-                argv = ["daemon.workers", *self._worker_args(kind, pool, device, n)]
-                self.children.add(f"worker-{kind}-{n}", argv, restart=True, restart_on_success=True)
+                name = f"worker-{kind}-{n}"
+                argv = [
+                    "daemon.workers",
+                    "--child",
+                    name,
+                    *self._worker_args(kind, pool, device, n),
+                ]
+                self.children.add(name, argv, restart=True, restart_on_success=True)
         seed_children(self.metrics, self.children.children)  # restarts at 0 from the start
 
     def _worker_args(self, kind: str, pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
@@ -328,9 +335,9 @@ class Tandemd:
     def _scan(self, now: float) -> None:
         """Start and reap children, publish the windows that are due."""
         for child in self.children.tick(now):
-            if child.name.startswith("worker-") and child.last_pid is not None:
+            if child.name.startswith("worker-"):
                 # A local worker that exited is dead now: no need to wait for heartbeats.
-                self.dispatcher.forget_local(child.last_pid)
+                self.dispatcher.forget_child(child.name)
         self.pipeline.publish_due(now)
 
     def _maybe_start_ingest(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from tests.conftest import children_of, free_port, metric, wait_until, worker_argv
+from tests.conftest import alive, children_of, free_port, metric, wait_until, worker_argv
 from tests.media import encode_clip
 from tests.schemas import validate_published
 from tests.test_end_to_end import collect_until_ended
@@ -107,25 +108,37 @@ def test_kill_9_a_worker_mid_stream_loses_nothing(tandemd, tmp_path):
     )
 
 
-def test_stopped_worker_is_declared_dead_and_rejoins(tandemd, tmp_path):
+def test_stopped_worker_is_declared_dead_killed_and_replaced(tandemd, tmp_path):
+    """A local worker that stops answering (SIGSTOP: wedged, holding its memory) is
+    declared dead by heartbeat, then killed and restarted within its restart budget."""
     pub, port = free_port(), free_port()
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
         daemon = tandemd(config(tmp_path, pub, port, LIVE))
         next_records(sub, 2, timeout_s=60)  # workers up, records flowing
         assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 10)
-        victim = vision_workers(daemon.proc.pid)[0]
+        before = set(vision_workers(daemon.proc.pid))
+        victim = min(before)
         os.kill(victim, signal.SIGSTOP)
         try:
             assert wait_until(
                 lambda: metric(port, "tandem_worker_deaths_total", kind="vision") == 1, 5
             )
-            assert metric(port, "tandem_workers", kind="vision") == 1
+            assert wait_until(lambda: not alive(victim), 5), "the wedged worker was killed"
             later = next_records(sub, 6)[-3:]
             assert all(r["video"]["results"] > 0 for r in later), "the other worker took over"
         finally:
-            os.kill(victim, signal.SIGCONT)
-        # It notices tandemd's silence and registers again by itself.
-        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 10)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGCONT)
+        # Its replacement registers: the pool is whole again.
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 2, 30)
+        replacement = set(vision_workers(daemon.proc.pid)) - before
+        assert len(replacement) == 1 and victim not in vision_workers(daemon.proc.pid)
+        restarts = sum(
+            metric(port, "tandem_child_restarts_total", process=f"worker-vision-{n}")
+            for n in range(2)
+        )
+        assert restarts == 1
+    assert "stopped answering: killed" in daemon.log()
 
 
 def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tmp_path):
@@ -140,9 +153,10 @@ def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tm
             assert wait_until(
                 lambda: metric(port, "tandem_worker_deaths_total", kind="vision") == 1, 5
             )
-            # No vision worker now: fused records still come, marked partial.
-            records = next_records(sub, 4)
-            assert records[-1]["missing"] == ["video"] and records[-1]["partial"] is True
+            # No vision worker until its replacement registers (killed, restarted after
+            # a 1 s backoff): fused records still come, marked partial.
+            records = next_records(sub, 3)
+            assert any(r["missing"] == ["video"] and r["partial"] for r in records), records
             lost = metric(
                 port,
                 "tandem_items_lost_total",
@@ -155,8 +169,9 @@ def test_items_too_old_to_resend_are_counted_lost_and_windows_go_out(tandemd, tm
             )
             assert lost >= 1 and stale >= 1
         finally:
-            os.kill(victim, signal.SIGCONT)
-        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 10)
+            with contextlib.suppress(ProcessLookupError):  # killed as wedged by now
+                os.kill(victim, signal.SIGCONT)
+        assert wait_until(lambda: metric(port, "tandem_workers", kind="vision") == 1, 30)
         assert wait_until(lambda: next_records(sub, 1)[0]["missing"] == [], 10)
 
 
@@ -193,8 +208,11 @@ def audio_workers(daemon_pid: int) -> list[int]:
 def test_records_keep_coming_marked_partial_with_the_audio_worker_stopped(tandemd, tmp_path):
     pub, port = free_port(), free_port()
     max_delay_s = 0.5
+    # Half-second windows: several go out before the stopped worker's replacement (it is
+    # killed when declared dead, and restarted) registers.
     text = config(tmp_path, pub, port, LIVE, vision=1).replace(
-        "[publish]", f"[fusion]\nmax_delay_ms = {int(max_delay_s * 1000)}\n[publish]"
+        "[publish]",
+        f"[fusion]\nwindow_s = 0.5\nmax_delay_ms = {int(max_delay_s * 1000)}\n[publish]",
     )
     with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
         daemon = tandemd(text)
@@ -203,10 +221,14 @@ def test_records_keep_coming_marked_partial_with_the_audio_worker_stopped(tandem
         [victim] = audio_workers(daemon.proc.pid)
         os.kill(victim, signal.SIGSTOP)
         try:
-            records = next_records(sub, 6)
+            records = next_records(sub, 12)
         finally:
-            os.kill(victim, signal.SIGCONT)
-    late = records[-3:]
+            with contextlib.suppress(ProcessLookupError):  # killed as wedged by now
+                os.kill(victim, signal.SIGCONT)
+    partial = [i for i, r in enumerate(records) if r["missing"] == ["audio"]]
+    assert len(partial) >= 4, records
+    records = records[partial[1] : partial[1] + 3]  # past the window it stopped in
+    late = records
     for record in late:
         validate_published(f"fused.{record['stream']}", record)
         assert record["missing"] == ["audio"] and record["partial"] is True

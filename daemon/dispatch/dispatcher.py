@@ -12,7 +12,6 @@ and reported to fusion so no window waits for them.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable
 
@@ -46,6 +45,7 @@ class Dispatcher:
         on_result: Callable[[protocol.Result], bool],
         on_released: Callable[[Held], None],
         on_lost: Callable[[Held, str], None],
+        on_dead_child: Callable[[str], None] = lambda child: None,
     ) -> None:
         self.sock = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -55,6 +55,7 @@ class Dispatcher:
         self.on_result = on_result
         self.on_released = on_released
         self.on_lost = on_lost
+        self.on_dead_child = on_dead_child  # a local worker declared dead: kill its process
         self.peers: dict[bytes, WorkerPeer] = {}
         self.queues = {kind: StreamQueues() for kind in KINDS}
         self._affinity: dict[tuple[str, str], bytes] = {}  # (kind, stream) -> worker
@@ -128,6 +129,9 @@ class Dispatcher:
                 )
                 self.metrics.worker_deaths.labels(peer.kind).inc()
                 self._forget(peer)
+                if peer.child is not None:
+                    # Wedged, not gone: it holds its memory (a GPU's) until killed.
+                    self.on_dead_child(peer.child)
         wall = time.time()
         for queue in self.queues.values():
             queue.expire(wall, self._expired)
@@ -139,11 +143,10 @@ class Dispatcher:
         for kind in KINDS:
             self._affinity.pop((kind, stream), None)
 
-    def forget_local(self, pid: int) -> None:
-        """A local worker process exited: re-queue its items at once."""
-        prefix = f"{socket.gethostname()}:{pid}:"
+    def forget_child(self, child: str) -> None:
+        """A local worker's process exited: re-queue its items at once."""
         for peer in list(self.peers.values()):
-            if peer.name.startswith(prefix):
+            if peer.child == child:
                 log.warning("worker %s exited: %d items re-queued", peer.name, len(peer.inflight))
                 self.metrics.worker_deaths.labels(peer.kind).inc()
                 self._forget(peer)
@@ -197,7 +200,7 @@ class Dispatcher:
         if old is not None:
             self._forget(old)
         self.peers[identity] = WorkerPeer(
-            identity, msg.kind, msg.name, msg.capacity, msg.analyzers, time.monotonic()
+            identity, msg.kind, msg.name, msg.capacity, msg.analyzers, time.monotonic(), msg.child
         )
         self.metrics.workers.labels(msg.kind).set(self.workers(msg.kind))
         self.metrics.worker_figures.registered(msg.name, msg.kind)

@@ -33,6 +33,7 @@ class WorkerPeer:
     capacity: int
     analyzers: list[str]
     last_heard: float
+    child: str | None = None  # tandemd's child process it runs in (local workers)
     inflight: dict[Key, Held] = field(default_factory=dict)
 
     @property

@@ -47,6 +47,9 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
         "${CREDENTIALS_DIRECTORY}/worker.key_secret under systemd's LoadCredential=",
     )
     p.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    p.add_argument(
+        "--child", help="set by tandemd for the workers it starts: its name for the process"
+    )
     return p
 
 
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         args.heartbeat_ms,
         args.liveness,
         BatchPolicy(args.max_batch, args.max_wait_ms),
+        child=args.child,
     )
     worker.curve = curve
     return worker.run()

@@ -68,8 +68,10 @@ class Worker:
         heartbeat_ms: int = 1000,
         liveness: int = 3,
         batching: BatchPolicy | None = None,
+        child: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.child = child  # tandemd's name for this process, when tandemd started it
         self.kind: Literal["vision", "audio"] = "vision" if kind == "vision" else "audio"
         self.modality: Modality = "video" if kind == "vision" else "audio"
         self.runner = runner
@@ -169,6 +171,7 @@ class Worker:
             capacity=self.capacity,
             analyzers=[a.name for a in self.runner.analyzers],
             name=self.name,
+            child=self.child,
         )
 
     # -- batching -------------------------------------------------------------------
