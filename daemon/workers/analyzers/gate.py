@@ -1,7 +1,8 @@
-"""The motion gate of a model-backed analyzer: a cascade that spends a forward only on
-frames that changed. Per stream it keeps a coarse copy of the last frame; a frame goes
-to the model when enough of it changed, when the stream has no result yet (first frame,
-or after a gap), or when its last forward is older than `refresh_s`.
+"""The motion gate of a box or label analyzer (the model-backed ones, faces, persons,
+plugins with `GateOptions`): a cascade that spends a forward only on frames that
+changed. Per stream it keeps a coarse copy of the last frame; a frame goes to the
+analyzer when enough of it changed, when the stream has no result yet (first frame, or
+after a gap), or when its last run is older than `refresh_s`.
 
 With regions on, a frame that goes to the model because part of it changed also gets
 the region to look at: the box around the changed pixels, widened by a margin, to at
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from daemon.workers.analyzers.base import WorkItem
+from daemon.workers.analyzers.gate_options import GateOptions
 from daemon.workers.analyzers.state import PerStream, continues
 
 STEP = 4  # compare every 4th pixel of every 4th row: 1/16 of the work, same answer
@@ -61,7 +63,8 @@ class MotionGate:
     def decide(self, item: WorkItem, has_result: bool) -> Decision:
         """Whether `item` goes to the model, and where to look; call in stream order,
         once per item."""
-        coarse = item.tensor[::STEP, ::STEP]
+        # A copy: a view would keep the whole frame (a ZeroMQ buffer) alive per stream.
+        coarse = item.tensor[::STEP, ::STEP].contiguous()
         seen = self._seen.get(item.stream)
         changed = None
         run = (
@@ -84,6 +87,20 @@ class MotionGate:
     def _changed(self, before: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
         diff = torch.maximum(before, now) - torch.minimum(before, now)
         return diff.amax(dim=2) > self.pixel_threshold
+
+
+def gate_for(options: GateOptions) -> MotionGate | None:
+    """The gate the options ask for; None when the analyzer runs on every frame."""
+    if options.gate == "none":
+        return None
+    rule = None
+    if options.gate == "motion_regions":
+        rule = RegionRule(
+            options.gate_region_margin, options.gate_region_min_side, options.gate_region_max_area
+        )
+    return MotionGate(
+        options.gate_min_score, options.gate_pixel_threshold, options.gate_refresh_s, rule
+    )
 
 
 def region_of(changed: torch.Tensor, width: int, height: int, rule: RegionRule) -> Box | None:

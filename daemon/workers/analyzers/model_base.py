@@ -12,7 +12,7 @@ import torch
 
 from daemon.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
-from daemon.workers.analyzers.gate import Box, Decision, MotionGate, RegionRule
+from daemon.workers.analyzers.gate import Box, Decision, gate_for
 from daemon.workers.analyzers.model_specs import ModelOptions
 from daemon.workers.analyzers.state import PerStream
 from daemon.workers.device import Runtime
@@ -23,11 +23,12 @@ WARMUP_FRAME = (360, 640)  # the default analysis size
 
 class ModelAnalyzer(ABC):
     name: ClassVar[str]
+    gates_itself: ClassVar[bool] = True  # the registry wraps no gate around it
     modality: ClassVar[Modality] = "video"
 
     def __init__(self, options: ModelOptions, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.gate = _gate(options)
+        self.gate = gate_for(options)
         self._last: PerStream[Outputs] = PerStream()
 
     @abstractmethod
@@ -85,16 +86,3 @@ class ModelAnalyzer(ABC):
             if decision.run:
                 answered.add(item.stream)
         return plan
-
-
-def _gate(options: ModelOptions) -> MotionGate | None:
-    if options.gate == "none":
-        return None
-    rule = None
-    if options.gate == "motion_regions":
-        rule = RegionRule(
-            options.gate_region_margin, options.gate_region_min_side, options.gate_region_max_area
-        )
-    return MotionGate(
-        options.gate_min_score, options.gate_pixel_threshold, options.gate_refresh_s, rule
-    )

@@ -4,11 +4,12 @@ or transformers imported here: config validation imports this module."""
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from daemon.workers.analyzers.base import AnalyzerSpec, Options
+from daemon.workers.analyzers.base import AnalyzerSpec
+from daemon.workers.analyzers.gate_options import GateOptions
 
 
 def slug(label: str) -> str:
@@ -16,31 +17,12 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
 
 
-class ModelOptions(Options):
+class ModelOptions(GateOptions):
     # A local directory saved with save_pretrained, or a hub id already in the local
     # Hugging Face cache. Nothing is downloaded unless allow_download is true.
     model: str = Field(min_length=1)
     revision: str | None = None
     allow_download: bool = False
-    # Cascade: with gate = "motion", a frame reaches the model only when enough of it
-    # changed since the stream's last frame; the others repeat the stream's last result.
-    # "motion_regions" (detectors only) also shows the model just the changed region.
-    gate: Literal["none", "motion", "motion_regions"] = "none"
-    gate_min_score: float = Field(0.002, ge=0, le=1)  # share of pixels changed
-    gate_pixel_threshold: int = Field(25, ge=1, le=255)
-    gate_refresh_s: float = Field(10.0, gt=0)  # run the model at least this often anyway
-    gate_region_margin: float = Field(0.1, ge=0, le=0.5)  # of the frame's side
-    gate_region_min_side: float = Field(0.25, gt=0, le=1)  # share of each side, at least
-    gate_region_max_area: float = Field(0.5, gt=0, le=1)  # larger: the whole frame runs
-
-    regions: ClassVar[bool] = False  # whether the analyzer can look at a region only
-
-    @field_validator("gate")
-    @classmethod
-    def _regions_supported(cls, gate: str) -> str:
-        if gate == "motion_regions" and not cls.regions:
-            raise ValueError('"motion_regions" is for object detection only; use "motion"')
-        return gate
 
 
 class DetectorOptions(ModelOptions):

@@ -18,6 +18,8 @@ class PersonsAnalyzer:
 
     name: ClassVar[str] = "persons"
     modality: ClassVar[Modality] = "video"
+    # The smallest crop the motion gate shows it: HOG's 64 x 128 window, and some room.
+    min_region: ClassVar[tuple[int, int]] = (96, 160)
 
     def __init__(self, options: PersonsOptions | None = None) -> None:
         self.options = options or PersonsOptions()

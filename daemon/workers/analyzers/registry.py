@@ -18,6 +18,7 @@ from daemon.workers.analyzers.base import (
     Options,
     UnknownAnalyzerError,
 )
+from daemon.workers.analyzers.gate_options import GateOptions
 from daemon.workers.analyzers.specs import BUILTIN_SPECS
 
 if TYPE_CHECKING:
@@ -84,7 +85,9 @@ def build(
     """Instantiate the named analyzers with their options (imports their code).
 
     Analyzers that prefer an accelerator also get the worker's runtime (default: CPU,
-    fp32), so each loads its model once, on the worker's device.
+    fp32), so each loads its model once, on the worker's device. One whose options
+    derive from `GateOptions` and that does not gate itself goes behind the motion gate
+    (gated.py).
     """
     options = options or {}
     out: list[Analyzer] = []
@@ -98,7 +101,12 @@ def build(
                 from daemon.workers.device import make_runtime
 
                 runtime = make_runtime("cpu")
-            out.append(factory(validated, runtime))
+            analyzer = factory(validated, runtime)
         else:
-            out.append(factory(validated))
+            analyzer = factory(validated)
+        if isinstance(validated, GateOptions):  # it declares the motion gate's options
+            from daemon.workers.analyzers.gated import gated
+
+            analyzer = gated(analyzer, validated)
+        out.append(analyzer)
     return out

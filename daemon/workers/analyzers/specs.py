@@ -3,11 +3,12 @@ config validation imports this module)."""
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
 from daemon.workers.analyzers.base import AnalyzerSpec, Options
+from daemon.workers.analyzers.gate_options import GateOptions
 from daemon.workers.analyzers.model_specs import MODEL_SPECS
 
 
@@ -48,7 +49,8 @@ class BlurOptions(Options):
     threshold: float = Field(100.0, ge=0)  # `blurry` below this variance of the Laplacian
 
 
-class FacesOptions(Options):
+class FacesOptions(GateOptions):
+    regions: ClassVar[bool] = True
     cascade: Literal[
         "haarcascade_frontalface_default.xml",
         "haarcascade_frontalface_alt.xml",
@@ -61,7 +63,8 @@ class FacesOptions(Options):
     max_boxes: int = Field(16, ge=0, le=256)
 
 
-class PersonsOptions(Options):
+class PersonsOptions(GateOptions):
+    regions: ClassVar[bool] = True
     win_stride: int = Field(8, ge=4, le=64)
     scale: float = Field(1.05, gt=1, le=2)
     min_weight: float = Field(0.3)  # SVM score below this is no person
@@ -218,7 +221,7 @@ BUILTIN_SPECS = [
         "daemon.workers.analyzers.faces:FacesAnalyzer",
         FacesOptions,
         "faces with OpenCV's pretrained Haar cascade",
-        outputs={"count": "integer", "boxes": BOXES},
+        outputs={"count": "integer", "boxes": BOXES, "region": "array?", "gated": "boolean"},
     ),
     AnalyzerSpec(
         "persons",
@@ -226,7 +229,13 @@ BUILTIN_SPECS = [
         "daemon.workers.analyzers.persons:PersonsAnalyzer",
         PersonsOptions,
         "upright people with OpenCV's pretrained HOG people detector",
-        outputs={"count": "integer", "boxes": BOXES, "scores": "array"},
+        outputs={
+            "count": "integer",
+            "boxes": BOXES,
+            "scores": "array",
+            "region": "array?",  # [x0, y0, x1, y1] in 0..1 the detector saw; null: all
+            "gated": "boolean",
+        },
     ),
     *MODEL_SPECS,
     AnalyzerSpec(
