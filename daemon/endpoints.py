@@ -3,8 +3,8 @@ counts refused handshakes (wrong key, wrong mechanism) per socket."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from collections.abc import Callable
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -49,11 +49,26 @@ def bind_server(
     return sock
 
 
-def send_to_peer(sock: zmq.Socket[bytes], identity: bytes, msg: protocol.BaseMessage) -> None:
-    """A message to one peer of a ROUTER from `bind_server`, never waiting for it: the peer
-    may be gone (ROUTER_MANDATORY) or its pipe full. Heartbeat expiry cleans up after it."""
-    with contextlib.suppress(zmq.ZMQError):
+# Why a send to a ROUTER peer failed: tandem_send_failures_total{socket, reason}.
+SEND_FAILURES: dict[int, str] = {zmq.EHOSTUNREACH: "unreachable", zmq.EAGAIN: "would_block"}
+SEND_FAILURE_REASONS = ("unreachable", "would_block", "error")
+
+
+def send_to_peer(
+    sock: zmq.Socket[bytes],
+    identity: bytes,
+    msg: protocol.BaseMessage,
+    failed: Callable[[str], None] = lambda reason: None,
+) -> bool:
+    """A message to one peer of a ROUTER with ROUTER_MANDATORY, never waiting for it: the
+    peer may be gone or its pipe full. False (and `failed(reason)`, which counts it) when
+    it was not sent; the caller decides what stays owed, heartbeat expiry the rest."""
+    try:
         sock.send_multipart([identity, protocol.encode(msg)], zmq.NOBLOCK)
+    except zmq.ZMQError as exc:
+        failed(SEND_FAILURES.get(exc.errno or 0, "error"))
+        return False
+    return True
 
 
 class HandshakeMonitor:

@@ -128,6 +128,13 @@ class Metrics:
             ["stream", "modality"],
             registry=registry,
         )
+        self.send_failures = Counter(
+            "tandem_send_failures_total",
+            "Messages tandemd could not send to a peer (a worker, an ingest process), by "
+            "socket and reason: unreachable (gone), would_block (its pipe full), error.",
+            ["socket", "reason"],
+            registry=registry,
+        )
         self.publish_dropped = Counter(
             "tandem_publish_dropped_total",
             "Records not published, by kind (fused, detections, event, ...) and reason: "

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from prometheus_client import Counter
 
 from daemon.config import Config, StreamConfig
+from daemon.endpoints import SEND_FAILURE_REASONS
 from daemon.metrics import Metrics
 from daemon.protocol import STREAM_STATES
 
@@ -56,6 +57,7 @@ def seed_daemon(metrics: Metrics) -> None:
         _zero(m.rejected, *([socket, r] for r in reasons))
     _zero(m.disconnects, *([s] for s in MONITORED_SOCKETS))
     _zero(m.publish_dropped, *([k, r] for k in PUBLISHED_KINDS for r in PUBLISH_DROP_REASONS))
+    _zero(m.send_failures, *([s, r] for s in ("dispatch", "ingest") for r in SEND_FAILURE_REASONS))
 
 
 def seed_children(metrics: Metrics, names: Iterable[str]) -> None:

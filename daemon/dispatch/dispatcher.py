@@ -56,6 +56,7 @@ class Dispatcher:
         self.on_released = on_released
         self.on_lost = on_lost
         self.on_dead_child = on_dead_child  # a local worker declared dead: kill its process
+        self._send_failed = lambda reason: metrics.send_failures.labels("dispatch", reason).inc()
         self.peers: dict[bytes, WorkerPeer] = {}
         self.queues = {kind: StreamQueues() for kind in KINDS}
         self._affinity: dict[tuple[str, str], bytes] = {}  # (kind, stream) -> worker
@@ -116,7 +117,10 @@ class Dispatcher:
             self._last_beat = now
             for peer in list(self.peers.values()):
                 send_to_peer(
-                    self.sock, peer.identity, protocol.Heartbeat(v=protocol.PROTOCOL_VERSION)
+                    self.sock,
+                    peer.identity,
+                    protocol.Heartbeat(v=protocol.PROTOCOL_VERSION),
+                    self._send_failed,
                 )
         for peer in list(self.peers.values()):
             if now - peer.last_heard > self.heartbeat_s * self.liveness:
@@ -219,6 +223,7 @@ class Dispatcher:
                 heartbeat_ms=int(self.heartbeat_s * 1000),
                 liveness=self.liveness,
             ),
+            self._send_failed,
         )
 
     def _on_result(self, peer: WorkerPeer, result: protocol.Result) -> bool:
@@ -288,6 +293,7 @@ class Dispatcher:
                 protocol.Refuse(
                     v=protocol.PROTOCOL_VERSION, reason=f"{exc.detail}; upgrade the worker"
                 ),
+                self._send_failed,
             )
 
 

@@ -67,9 +67,12 @@ class IngestHub:
         self.on_item = on_item
         self.on_end = on_end
         self.on_state = on_state
+        self._send_failed = lambda reason: metrics.send_failures.labels("ingest", reason).inc()
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        # An unroutable peer is an error to count, not a message silently dropped.
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.bind(endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
@@ -86,14 +89,13 @@ class IngestHub:
             link.credit_owed += 1
 
     def flush_credits(self) -> None:
+        """Send each stream the credit it is owed; what could not be sent stays owed and
+        goes with the next flush (a lost credit would stall a file stream for good)."""
         for link in self.links.values():
             if link.credit_owed and link.identity is not None:
-                send_to_peer(
-                    self.sock,
-                    link.identity,
-                    protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed),
-                )
-                link.credit_owed = 0
+                credit = protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed)
+                if send_to_peer(self.sock, link.identity, credit, self._send_failed):
+                    link.credit_owed = 0
 
     def set_fps(self, stream: str, fps: float) -> None:
         """Ask the stream's ingest process to analyse at `fps` (kept across its restarts)."""
@@ -104,6 +106,7 @@ class IngestHub:
                 self.sock,
                 link.identity,
                 protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=fps),
+                self._send_failed,
             )
 
     def stop_all(self) -> None:
@@ -114,7 +117,8 @@ class IngestHub:
         """Ask the stream's ingest process to stop: it ends with reason `stopped`."""
         link = self.links.get(stream)
         if link is not None and link.identity is not None:
-            send_to_peer(self.sock, link.identity, protocol.Stop(v=protocol.PROTOCOL_VERSION))
+            stop = protocol.Stop(v=protocol.PROTOCOL_VERSION)
+            send_to_peer(self.sock, link.identity, stop, self._send_failed)
 
     def handle_incoming(self) -> None:
         for frames in waiting(self.sock):
@@ -173,6 +177,7 @@ class IngestHub:
                 self.sock,
                 identity,
                 protocol.IngestControl(v=protocol.PROTOCOL_VERSION, fps=link.fps),
+                self._send_failed,
             )
 
     def _on_stats(self, link: IngestLink, msg: protocol.IngestStats) -> None:

@@ -17,6 +17,7 @@ import zmq
 
 from daemon import protocol
 from daemon.inbox import waiting
+from daemon.logs import RATE_LIMITED
 from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame, redact
 
 log = logging.getLogger("ingest")
@@ -181,8 +182,12 @@ class IngestSender:
     def _on_message(self, frames: list[bytes]) -> None:
         try:
             msg, _ = protocol.decode(frames)
-        except protocol.ProtocolError:
-            return  # only tandemd talks to this socket; nothing to count here
+        except protocol.ProtocolError as exc:
+            # Only tandemd talks to this socket: a message it cannot read is a version
+            # mismatch or a bug, worth a line (rate-limited), never a crash.
+            log.warning("stream %s: dropped a message from tandemd: %s", self.stream_id, exc,
+                        extra=RATE_LIMITED)  # fmt: skip
+            return
         if isinstance(msg, protocol.Credit):
             self.credit += msg.n
         elif isinstance(msg, protocol.Stop):

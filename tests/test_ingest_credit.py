@@ -1,0 +1,86 @@
+"""Credit between tandemd's ingest hub and an ingest process, with real sockets: credit
+that could not be sent stays owed, and every failed send is counted."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import zmq
+from prometheus_client import CollectorRegistry
+
+from daemon import protocol
+from daemon.dispatch.peers import Held
+from daemon.ingest.hub import IngestHub
+from daemon.metrics import Metrics
+
+V = protocol.PROTOCOL_VERSION
+
+
+def ingest_peer(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, b"cam")
+    sock.connect(endpoint)
+    return sock
+
+
+def credits(sock: zmq.Socket[bytes], hub: IngestHub, timeout_s: float = 2.0) -> int:
+    """The credit the peer received within `timeout_s` (the hub pumped meanwhile)."""
+    total, deadline = 0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        hub.handle_incoming()
+        hub.flush_credits()
+        if sock.poll(50, zmq.POLLIN):
+            msg, _ = protocol.decode(sock.recv_multipart())
+            if isinstance(msg, protocol.Credit):
+                total += msg.n
+    return total
+
+
+def item(seq: int) -> Held:
+    header = protocol.VideoItem(
+        v=V, stream="cam", seq=seq, pts=seq / 5, duration=0.2, wall=0.0, shape=(2, 2, 3)
+    )
+    return Held(header, b"\0" * 12, time.monotonic())
+
+
+def test_credit_not_sent_stays_owed_and_the_failure_is_counted(tmp_path: Path) -> None:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    metrics = Metrics(CollectorRegistry())
+    hub = IngestHub(
+        ctx,
+        f"ipc://{tmp_path}/ingest.sock",
+        metrics,
+        1 << 20,
+        on_hello=lambda stream, msg: None,
+        on_item=lambda held: None,
+        on_end=lambda stream, msg: None,
+        on_state=lambda msg: None,
+    )
+    hub.add_stream("cam", bound=4)
+    peer = ingest_peer(ctx, hub.endpoint)
+    try:
+        hello = protocol.IngestHello(v=V, stream="cam", pid=os.getpid(), video=True, audio=False)
+        peer.send(protocol.encode(hello))
+        assert credits(peer, hub) == 4  # the whole bound at hello
+        hub.links["cam"].held = 3  # three items in tandemd...
+        peer.close()  # ...when the ingest process's connection drops
+        time.sleep(0.2)
+        for seq in range(3):  # they are answered: three credits owed, none sendable
+            hub.release(item(seq))
+        hub.flush_credits()
+        failed = metrics.registry.get_sample_value(
+            "tandem_send_failures_total", {"socket": "ingest", "reason": "unreachable"}
+        )
+        assert failed == 1 and hub.links["cam"].credit_owed == 3
+        # The same process reconnects (its identity again, no new hello): it gets them.
+        peer = ingest_peer(ctx, hub.endpoint)
+        peer.send(protocol.encode(protocol.IngestStats(v=V, stream="cam", counters={}, drops={})))
+        assert credits(peer, hub) == 3
+        assert hub.links["cam"].credit_owed == 0
+    finally:
+        peer.close()
+        hub.close()
+        ctx.term()
