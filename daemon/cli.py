@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("directory", help="where to write them (created if missing)")
     keys.add_argument("name", help="e.g. tandemd, or a worker host's name")
 
-    from daemon.workers.main import build_parser as worker_parser
+    from daemon.workers.launch import build_parser as worker_parser
 
     sub.add_parser(
         "worker",

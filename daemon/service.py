@@ -7,7 +7,6 @@ the workers, close the sockets, all within SHUTDOWN_BUDGET_S.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -46,6 +45,7 @@ from daemon.security import (
     write_keypair,
 )
 from daemon.workers.gpus import local_workers, visible_gpus
+from daemon.workers.launch import WorkerLaunch
 
 log = logging.getLogger("tandemd")
 LOOP_TICK_MS = 20
@@ -226,34 +226,40 @@ class Tandemd:
             self._worker_counts[kind] = len(devices)
             for n, device in enumerate(devices):
                 name = f"worker-{kind}-{n}"
-                argv = [
-                    "daemon.workers",
-                    "--child",
-                    name,
-                    *self._worker_args(kind, pool, device, n),
-                ]
-                self.children.add(name, argv, restart=True, restart_on_success=True)
+                launch = self._worker_launch(name, kind, pool, device, n)
+                self.children.add(name, launch.argv(), restart=True, restart_on_success=True)
         seed_children(self.metrics, self.children.children)  # restarts at 0 from the start
 
-    def _worker_args(self, kind: str, pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
+    def _worker_launch(
+        self, name: str, kind: str, pool: WorkerPoolConfig, device: str, n: int
+    ) -> WorkerLaunch:
         cfg = self.config
         # A wildcard bind address is reached locally through loopback.
         endpoint = re.sub(r"^tcp://(0\.0\.0\.0|\*)", "tcp://127.0.0.1", self.dispatcher.endpoint)
-        args = {
-            "--kind": kind,
-            "--endpoint": endpoint,
-            "--capacity": str(pool.capacity),
-            "--analyzers": ",".join(pool.analyzers),
-            "--options": json.dumps(pool.options),
-            "--threads": str(pool.threads),
-            "--heartbeat-ms": str(cfg.dispatch.heartbeat_interval_ms),
-            "--liveness": str(cfg.dispatch.heartbeat_liveness),
-            "--log-level": cfg.log.level,
-        }
-        if self.local_keys is not None:
-            args["--server-key"], args["--key"] = (str(p) for p in self.local_keys)
-        flat = [part for pair in args.items() for part in pair]
-        return [*flat, *_batching_arguments(pool, device, n)]
+        server_key, key = (str(p) for p in self.local_keys) if self.local_keys else (None, None)
+        return WorkerLaunch(
+            kind="vision" if kind == "vision" else "audio",
+            endpoint=endpoint,
+            capacity=pool.capacity,
+            analyzers=tuple(pool.analyzers),
+            options=dict(pool.options),
+            threads=pool.threads,
+            device=device,
+            precision=pool.precision,
+            memory_fraction=pool.memory_fraction,
+            compile=pool.compile,
+            max_batch=pool.max_batch,
+            max_wait_ms=pool.max_wait_ms,
+            metrics_port=-1
+            if pool.metrics_port is None
+            else (pool.metrics_port + n if pool.metrics_port else 0),
+            heartbeat_ms=cfg.dispatch.heartbeat_interval_ms,
+            liveness=cfg.dispatch.heartbeat_liveness,
+            server_key=server_key,
+            key=key,
+            log_level=cfg.log.level,
+            child=name,
+        )
 
     @property
     def wanted_workers(self) -> dict[str, int]:
@@ -420,27 +426,6 @@ class Tandemd:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not done():
             self._turn(poller)
-
-
-def _batching_arguments(pool: WorkerPoolConfig, device: str, n: int) -> list[str]:
-    """A local worker's device, precision, batching and metrics arguments."""
-    args = [
-        "--device",
-        device,
-        "--precision",
-        pool.precision,
-        "--memory-fraction",
-        str(pool.memory_fraction),
-        "--max-batch",
-        str(pool.max_batch),
-        "--max-wait-ms",
-        str(pool.max_wait_ms),
-    ]
-    if pool.compile:
-        args.append("--compile")
-    if pool.metrics_port is not None:
-        args += ["--metrics-port", str(pool.metrics_port + n if pool.metrics_port else 0)]
-    return args
 
 
 def _runtime_dir(config: Config) -> Path:

@@ -11,46 +11,9 @@ import warnings
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.envsubst import UnsetVariableError, expand
-from daemon.help import Help
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
-
-
-def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Run one tandem worker process.",
-        formatter_class=Help,
-    )
-    p.add_argument("--kind", choices=["vision", "audio"], required=True, help="what it analyses")
-    p.add_argument("--endpoint", required=True, help="tandemd's dispatch endpoint")
-    p.add_argument("--capacity", type=int, default=4, help="items held at once")
-    p.add_argument("--analyzers", default="", help="comma-separated; default per kind")
-    p.add_argument("--options", default="{}", help="JSON: analyzer name -> options")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="autocast")
-    p.add_argument("--memory-fraction", type=float, default=1.0, help="of the GPU's memory")
-    p.add_argument("--compile", action="store_true", help="torch.compile the models")
-    p.add_argument("--max-batch", type=int, default=1, help="items per forward at most")
-    p.add_argument("--max-wait-ms", type=float, default=0.0, help="wait for a fuller batch")
-    p.add_argument("--metrics-port", type=int, default=-1, help="serve /metrics; -1: off")
-    p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics")
-    p.add_argument("--heartbeat-ms", type=int, default=1000, help="until tandemd says")
-    p.add_argument("--liveness", type=int, default=3, help="missed heartbeats: tandemd dead")
-    p.add_argument(
-        "--server-key", help="tandemd's public key file (CURVE endpoints); ${NAME} expanded"
-    )
-    p.add_argument(
-        "--key",
-        help="this worker's secret key file (CURVE endpoints); ${NAME} expanded, e.g. "
-        "${CREDENTIALS_DIRECTORY}/worker.key_secret under systemd's LoadCredential=",
-    )
-    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
-    p.add_argument(
-        "--child", help="set by tandemd for the workers it starts: its name for the process"
-    )
-    return p
+from daemon.workers.launch import build_parser
 
 
 def run(args: argparse.Namespace) -> int:
