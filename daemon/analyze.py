@@ -209,7 +209,7 @@ def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]
         "decode_errors": int(decode_errors or 0),
         "corrupt_packets": int(corrupt or 0),
         "events": counts,
-        "av_offset": service.pipeline.fusers[stream].sync.estimate(),
+        "av_offset": service.pipeline.streams[stream].fuser.sync.estimate(),
         "state": collector.final["state"] if collector.final else None,
     } | _scene_summary(records, collector.events)
 

@@ -77,18 +77,18 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
     }
     streams = []
     for s in service.config.streams:
-        state = states.get(s.id, "unknown")
-        record = service.pipeline.last_record.get(s.id)
+        kept = service.pipeline.streams.get(s.id)  # None for a moment while reloaded
+        record = kept.last_record if kept is not None else None
         streams.append(
             {
                 "id": s.id,
                 "mode": s.mode,
-                "state": state,
+                "state": states.get(s.id, "unknown"),
                 "rates": rates.per_second(s.id),
                 "latency_s": record.get("latency_s") if record else None,
                 # What cascades changed for now: the fps asked for, on-demand analyzers on.
-                "requested_fps": service.pipeline.requested_fps.get(s.id),
-                "analyzers_on": sorted(service.pipeline.requested_analyzers.get(s.id, {})),
+                "requested_fps": kept.requested_fps if kept is not None else None,
+                "analyzers_on": sorted(kept.requested_analyzers) if kept is not None else [],
             }
         )
     workers = [

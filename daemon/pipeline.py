@@ -7,8 +7,6 @@ import logging
 import math
 import os
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,6 +25,7 @@ from daemon.publishing.format import digest_line
 from daemon.publishing.records import detections_record
 from daemon.publishing.snapshots import EventSnapshots
 from daemon.stages import StageClock
+from daemon.stream_state import StreamState
 from streams import SourceSpec, auto_decode_threads, redact
 
 if TYPE_CHECKING:
@@ -38,50 +37,13 @@ log = logging.getLogger("pipeline")
 STATUS_SCHEMA = 1
 
 
-@dataclass
-class _Timeline:
-    """Keeps a stream's media time and sequence numbers rising across ingest restarts."""
-
-    sessions: int = 0
-    pts_offset: float = 0.0
-    seq_offset: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
-    last_end: float = 0.0
-    next_seq: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
-
-    def restart(self) -> None:
-        self.sessions += 1
-        if self.sessions > 1:
-            self.pts_offset = self.last_end
-            self.seq_offset = dict(self.next_seq)
-
-    def rebase(self, header: protocol.VideoItem | protocol.AudioItem) -> Any:
-        if self.sessions > 1:
-            header = msgspec.structs.replace(
-                header,
-                pts=header.pts + self.pts_offset,
-                seq=header.seq + self.seq_offset[header.type],
-            )
-        self.last_end = max(self.last_end, header.pts + header.duration)
-        self.next_seq[header.type] = max(self.next_seq[header.type], header.seq + 1)
-        return header
-
-
 class Pipeline:
     def __init__(self, config: Config, metrics: Metrics) -> None:
         self.config = config
         self.metrics = metrics
         window_s = config.fusion.window_s
-        self.fusers = {s.id: self._fuser(s) for s in config.streams}
-        self.timelines = {s.id: _Timeline() for s in config.streams}
-        # Live streams give up items older than their latency objective; files never do.
-        self.objectives = {
-            s.id: s.latency_objective_ms / 1000 if s.mode == "live" else None
-            for s in config.streams
-        }
-        self._wanted = {
-            s.id: {m for m in ("video", "audio") if getattr(s, m)} for s in config.streams
-        }
-        self._streams = {s.id: s for s in config.streams}
+        # One state per stream (daemon/stream_state.py), removed as one.
+        self.streams = {s.id: StreamState(s, self._fuser(s)) for s in config.streams}
         self.snapshots: EventSnapshots | None = None  # set by attach()
         # An event starts at most this long before the window that decides it.
         self._longest_rule_s = max(
@@ -91,10 +53,6 @@ class Pipeline:
             ),
             default=0.0,
         )
-        # sender wall clock - media time (RTCP sender reports), per stream, once known
-        self.sender_offset: dict[str, float] = {}
-        self.last_record: dict[str, dict[str, Any]] = {}
-        self._ending: dict[str, str] = {}  # stream -> end reason, until its last window is out
         self._last_digest = time.monotonic()
         self.stages = StageClock(metrics, window_s)  # per-stage latency histograms
         self._rules = {r.name: r for r in config.events}
@@ -106,9 +64,6 @@ class Pipeline:
                 stream, action, outcome
             ).inc(),
         )
-        self.requested_fps: dict[str, float] = {}  # streams whose fps a cascade raised
-        # On-demand analyzers switched on per stream, with how many actions hold each on.
-        self.requested_analyzers: dict[str, Counter[str]] = {}
         # Analyzers that run on a stream's items only while a cascade has them on.
         self.on_demand = {
             "video": frozenset(config.workers.vision.on_demand),
@@ -181,7 +136,7 @@ class Pipeline:
 
     # -- from ingest --------------------------------------------------------------
     def on_hello(self, stream: str, hello: protocol.IngestHello) -> None:
-        self.timelines[stream].restart()
+        self.streams[stream].timeline.restart()
         log.info("stream %s: ingest process %d started", stream, hello.pid)
 
     def on_state(self, msg: protocol.IngestState) -> None:
@@ -189,10 +144,9 @@ class Pipeline:
         the hub's)."""
         stream = msg.stream
         if msg.state == "running" and msg.video is not None and msg.audio is not None:
-            fuser = self.fusers[stream]
-            wanted = self._wanted[stream]
-            fuser.set_present("video", msg.video and "video" in wanted)
-            fuser.set_present("audio", msg.audio and "audio" in wanted)
+            state = self.streams[stream]
+            state.fuser.set_present("video", msg.video and "video" in state.wanted)
+            state.fuser.set_present("audio", msg.audio and "audio" in state.wanted)
         level = (
             logging.WARNING if msg.state in ("stalled", "failed", "reconnecting") else logging.INFO
         )
@@ -201,53 +155,52 @@ class Pipeline:
 
     def on_item(self, held: Held) -> None:
         self.stages.item(held.header)
-        held.header = self.timelines[held.header.stream].rebase(held.header)
-        objective = self.objectives[held.header.stream]
-        if objective is not None:
-            held.deadline = held.header.wall + objective
+        state = self.streams[held.header.stream]
+        held.header = state.timeline.rebase(held.header)
+        if state.objective_s is not None:
+            held.deadline = held.header.wall + state.objective_s
         h = held.header
         update: dict[str, Any] = {}
         if h.sender_wall is not None:
             # Fusion publishes the mapping; workers need not see it.
-            self.sender_offset[h.stream] = h.sender_wall - h.pts
+            state.sender_offset = h.sender_wall - h.pts
             update["sender_wall"] = None
-        asleep = self.on_demand[h.type]
-        if asleep and h.stream in self.requested_analyzers:
-            asleep = asleep - self.requested_analyzers[h.stream].keys()
+        asleep = self.on_demand[h.type] - state.requested_analyzers.keys()
         if asleep:
             update["skip"] = sorted(asleep)
         if update:
             held.header = h = msgspec.structs.replace(h, **update)
-        self.fusers[h.stream].on_item(h.type, h.seq, h.pts, h.duration)
+        state.fuser.on_item(h.type, h.seq, h.pts, h.duration)
         if self.snapshots is not None and h.type == "video":
             self.snapshots.add_frame(h.stream, h.pts, held.payload, h.shape)
         self.dispatcher.enqueue(held)
 
     def on_end(self, stream: str, end: protocol.IngestEnd) -> None:
-        live = next(s.mode for s in self.config.streams if s.id == stream) == "live"
+        state = self.streams[stream]
         if end.reason == "error":
             log.error("stream %s failed: %s", stream, end.error)
         else:
             log.info("stream %s ended (%s)", stream, end.reason)
-        if live and end.reason != "stopped":
+        if state.live and end.reason != "stopped":
             # The ingest process crashed; it restarts and the stream's timeline continues.
             return
-        self.fusers[stream].on_end()
+        state.fuser.on_end()
         # The status goes out once the stream's last window is published.
-        self._ending[stream] = end.error or end.reason
+        state.ending = end.error or end.reason
 
     # -- from workers -------------------------------------------------------------
     def on_result(self, result: protocol.Result) -> bool:
         self.stages.result(result)
-        fuser = self.fusers.get(result.stream)
-        if fuser is None:
+        state = self.streams.get(result.stream)
+        if state is None:
             return False
+        fuser = state.fuser
         late_before = fuser.late_results
         end = fuser.item_end(result.modality, result.seq)
         accepted = fuser.on_result(result)
         if fuser.late_results > late_before and self.config.fusion.corrections:
             self.publisher.publish("correction", result.stream, fuser.correction(result))
-        if end is not None and self._streams[result.stream].detections:
+        if end is not None and state.config.detections:
             self._publish_detections(result, end)  # a new answer, in time or late
         return accepted
 
@@ -266,29 +219,21 @@ class Pipeline:
             self.degrader.on_stale(h.stream, h.type)
         else:
             self.metrics.items_lost.labels(h.stream, h.type, reason).inc()
-        fuser = self.fusers.get(h.stream)  # None: the stream was removed (reload)
-        if fuser is not None:
-            fuser.on_lost(h.type, h.seq, h.pts)
+        state = self.streams.get(h.stream)  # None: the stream was removed (reload)
+        if state is not None:
+            state.fuser.on_lost(h.type, h.seq, h.pts)
         self.hub.release(held)
 
     # -- reload (daemon/reload.py) ---------------------------------------------------
     def add_stream(self, s: StreamConfig) -> None:
-        wanted = {m for m in ("video", "audio") if getattr(s, m)}
-        self.fusers[s.id] = self._fuser(s)
-        self.timelines[s.id] = _Timeline()
-        self.objectives[s.id] = s.latency_objective_ms / 1000 if s.mode == "live" else None
-        self._wanted[s.id] = wanted
-        self._streams[s.id] = s
+        self.streams[s.id] = StreamState(s, self._fuser(s))
         if self.snapshots is not None and s.video:
             self.snapshots.add_stream(s.id)
         self.degrader.add(s)
 
     def remove_stream(self, stream: str) -> None:
-        for state in (self.fusers, self.timelines, self.objectives, self._wanted, self._streams):
-            state.pop(stream, None)
-        self.requested_analyzers.pop(stream, None)
-        for extra in (self.sender_offset, self.last_record, self._ending):
-            extra.pop(stream, None)
+        """The stream's state goes, and every other owner forgets it."""
+        self.streams.pop(stream, None)
         self.stages.forget(stream)
         self.degrader.remove(stream)
         self.dispatcher.forget_stream(stream)
@@ -296,20 +241,19 @@ class Pipeline:
             self.snapshots.forget(stream)
 
     def stream_complete(self, stream: str) -> bool:
-        fuser = self.fusers.get(stream)
-        return fuser is None or (fuser.complete and stream not in self._ending)
+        state = self.streams.get(stream)
+        return state is None or (state.fuser.complete and state.ending is None)
 
     # -- cascades (daemon/fusion/actions.py) --------------------------------------
     def request_fps(self, stream: str, fps: float | None, reason: str) -> None:
         """A cascade asks for the stream's video analysis fps (None: back to the rate the
         config and the overload policy give it); the ingest process applies it."""
-        if stream not in self.hub.links:
+        state = self.streams.get(stream)
+        if state is None or stream not in self.hub.links:
             return
+        state.requested_fps = fps
         if fps is None:
-            self.requested_fps.pop(stream, None)
             fps = self.degrader.current(stream)
-        else:
-            self.requested_fps[stream] = fps
         if fps is not None:
             self.hub.set_fps(stream, fps)
             self.metrics.analysis_fps.labels(stream).set(fps)
@@ -318,7 +262,10 @@ class Pipeline:
     def request_analyzer(self, stream: str, analyzer: str, on: bool, reason: str) -> None:
         """A cascade switches an on-demand analyzer on or off for the stream: items that
         reach tandemd from now on list it in `skip` (for the workers) unless it is on."""
-        woken = self.requested_analyzers.setdefault(stream, Counter())
+        state = self.streams.get(stream)
+        if state is None:
+            return
+        woken = state.requested_analyzers
         woken[analyzer] += 1 if on else -1
         if woken[analyzer] <= 0:
             del woken[analyzer]
@@ -328,9 +275,9 @@ class Pipeline:
         """The events active now (their start messages), of one stream or all."""
         return [
             event
-            for sid, fuser in self.fusers.items()
+            for sid, state in self.streams.items()
             if stream is None or sid == stream
-            for event in fuser.events.active()
+            for event in state.fuser.events.active()
         ]
 
     def recent_events(self, stream: str | None = None) -> list[dict[str, Any]]:
@@ -338,18 +285,19 @@ class Pipeline:
         stream), of one stream or all."""
         return [
             event
-            for sid, fuser in self.fusers.items()
+            for sid, state in self.streams.items()
             if stream is None or sid == stream
-            for event in fuser.events.history
+            for event in state.fuser.events.history
         ]
 
     # -- out ----------------------------------------------------------------------
     def publish_due(self, now: float, flush: bool = False) -> None:
-        for stream, fuser in self.fusers.items():
+        for stream, state in self.streams.items():
+            fuser = state.fuser
             for record in fuser.due(now, flush=flush):
                 self._publish_events(stream, fuser.events.take())
-                if stream in self.sender_offset:
-                    record["sender_clock"] = {"offset_s": round(self.sender_offset[stream], 6)}
+                if state.sender_offset is not None:
+                    record["sender_clock"] = {"offset_s": round(state.sender_offset, 6)}
                 started = time.perf_counter()
                 self.publisher.publish("fused", stream, record)
                 self.stages.published(
@@ -360,15 +308,15 @@ class Pipeline:
                     self.metrics.fused_partial.labels(stream).inc()
                 if record["latency_s"] is not None:
                     self.metrics.latency.labels(stream).observe(record["latency_s"])
-                self.last_record[stream] = record
+                state.last_record = record
                 if self.snapshots is not None:
                     # No event can start before this any more: its frames can go.
                     start = record["window"]["start"] - self._longest_rule_s
                     self.snapshots.release_before(stream, start)
-            if stream in self._ending and fuser.complete:
+            if state.ending is not None and fuser.complete:
                 fuser.close()
                 self._publish_events(stream, fuser.events.take())
-                detail = self._ending.pop(stream)
+                detail, state.ending = state.ending, None
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self.cascades.tick()
         self._digest(now)
@@ -430,5 +378,6 @@ class Pipeline:
         if not every or now - self._last_digest < every:
             return
         self._last_digest = now
-        for stream, record in self.last_record.items():
-            log.info("%s", digest_line(stream, record))
+        for stream, state in self.streams.items():
+            if state.last_record is not None:
+                log.info("%s", digest_line(stream, state.last_record))

@@ -45,7 +45,7 @@ def test_late_result_is_counted_and_optionally_published(corrections: bool) -> N
         pipeline.publisher = Publisher(sock)
         with Subscriber(f"tcp://127.0.0.1:{port}", ["probe.", "correction.", "fused."]) as sub:
             connected(pipeline.publisher, sub)
-            fuser = pipeline.fusers["s"]
+            fuser = pipeline.streams["s"].fuser
             for seq in range(6):
                 fuser.on_item("video", seq, seq / 5, 0.2)
             for seq in (0, 1, 2, 3, 5):
