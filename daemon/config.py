@@ -26,6 +26,7 @@ from daemon.envsubst import UnsetVariableError, expand_tree
 from daemon.fusion.rules import EventRule, check_rules
 from daemon.fusion.scene import ZONES_ANALYZER
 from daemon.fusion.zones import LineConfig, Shape, ZoneConfig
+from daemon.vocabulary import MODALITY_OF, Kind
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus
@@ -199,8 +200,12 @@ class WorkersConfig(_Section):
 
     @model_validator(mode="after")
     def _known_analyzers(self) -> Self:
-        for kind, pool in (("vision", self.vision), ("audio", self.audio)):
-            modality: analyzers.Modality = "video" if kind == "vision" else "audio"
+        pools: tuple[tuple[Kind, WorkerPoolConfig], ...] = (
+            ("vision", self.vision),
+            ("audio", self.audio),
+        )
+        for kind, pool in pools:
+            modality = MODALITY_OF[kind]
             try:
                 analyzers.check_names(pool.analyzers, modality)
             except analyzers.UnknownAnalyzerError as exc:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from daemon.dispatch.dispatcher import KINDS
 from daemon.publishing.control import ask
+from daemon.vocabulary import KINDS
 
 if TYPE_CHECKING:
     from daemon.service import Tandemd

@@ -17,9 +17,8 @@ from prometheus_client import Counter
 from daemon.config import Config, StreamConfig
 from daemon.endpoints import SEND_FAILURE_REASONS
 from daemon.metrics import Metrics
-from daemon.protocol import STREAM_STATES
+from daemon.vocabulary import KINDS, MODALITIES, STREAM_STATES
 
-KINDS = ("vision", "audio")
 DROP_REASONS = ("backpressure", "stale")
 LOST_REASONS = ("worker_dead", "shutdown")
 DISCARD_REASONS = ("unknown", "late")
@@ -80,7 +79,7 @@ def seed_stream(metrics: Metrics, stream: StreamConfig, config: Config) -> None:
         m.fused_partial,
     ):
         _zero(counter, [sid])
-    modalities = [name for name in ("video", "audio") if getattr(stream, name)]
+    modalities = [name for name in MODALITIES if getattr(stream, name)]
     _zero(m.items_received, *([sid, mod] for mod in modalities))
     if stream.detections:
         _zero(m.detections, *([sid, mod] for mod in modalities))

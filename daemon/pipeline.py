@@ -26,6 +26,7 @@ from daemon.publishing.records import detections_record
 from daemon.publishing.snapshots import EventSnapshots
 from daemon.stages import StageClock
 from daemon.stream_state import StreamState
+from daemon.vocabulary import MODALITIES
 from streams import SourceSpec, auto_decode_threads, redact
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Pipeline:
         # A file loses nothing, so its windows wait for every result: a slow modality
         # (a costly vision analyzer) must not make the other's windows go out without it.
         delay_s = fusion.max_delay_ms / 1000 if s.mode == "live" else math.inf
-        wanted = {m for m in ("video", "audio") if getattr(s, m)}
+        wanted = {m for m in MODALITIES if getattr(s, m)}
         scene = StreamScene(s.id, self.config.tracked(s), s.zones, s.lines)
         return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events, scene)
 

@@ -21,13 +21,13 @@ import msgspec
 import numpy as np
 from msgspec import Meta, field
 
+from daemon.vocabulary import Kind, Modality, StreamState
+
 PROTOCOL_VERSION = 2
 MAX_IMAGE_SIDE = 8192
 MAX_AUDIO_SAMPLES = 192000 * 60
 MAX_AUDIO_CHANNELS = 8
 
-StreamState = Literal["starting", "running", "stalled", "reconnecting", "failed", "stopped"]
-STREAM_STATES: tuple[StreamState, ...] = get_args(StreamState)
 JsonValue = float | int | bool | str | None | list[Any] | dict[str, Any]
 Outputs = dict[str, dict[str, JsonValue]]
 StreamId = Annotated[str, Meta(max_length=64)]
@@ -161,7 +161,7 @@ class Register(BaseMessage, tag="register", frozen=True):
     """A worker's first message: what it is and how many items it can hold."""
 
     type: ClassVar[Literal["register"]] = "register"
-    kind: Literal["vision", "audio"]
+    kind: Kind
     capacity: Annotated[int, Meta(ge=1, le=4096)]
     analyzers: list[str]
     name: Annotated[str, Meta(max_length=128)]
@@ -228,7 +228,7 @@ class Result(BaseMessage, tag="result", frozen=True):
 
     type: ClassVar[Literal["result"]] = "result"
     stream: str
-    modality: Literal["video", "audio"]
+    modality: Modality
     seq: Seq
     pts: float
     wall: float

@@ -25,7 +25,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
 from daemon.config import Config, StreamConfig, WorkerPoolConfig
-from daemon.dispatch.dispatcher import KINDS, Dispatcher
+from daemon.dispatch.dispatcher import Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
@@ -44,6 +44,7 @@ from daemon.security import (
     start_authenticator,
     write_keypair,
 )
+from daemon.vocabulary import KINDS, Kind
 from daemon.workers.gpus import local_workers, visible_gpus
 from daemon.workers.launch import WorkerLaunch
 
@@ -96,7 +97,7 @@ class Tandemd:
         self._started_at = time.monotonic()
         # systemd notify and watchdog, SIGHUP reload, control socket (daemon/ops.py)
         self.ops = Operations(self, notifier, wedge, config_path)
-        self._worker_counts: dict[str, int] = {}
+        self._worker_counts: dict[Kind, int] = {}
 
     # -- start-up -----------------------------------------------------------------
     def _start_authenticator(self) -> ThreadAuthenticator | None:
@@ -231,14 +232,14 @@ class Tandemd:
         seed_children(self.metrics, self.children.children)  # restarts at 0 from the start
 
     def _worker_launch(
-        self, name: str, kind: str, pool: WorkerPoolConfig, device: str, n: int
+        self, name: str, kind: Kind, pool: WorkerPoolConfig, device: str, n: int
     ) -> WorkerLaunch:
         cfg = self.config
         # A wildcard bind address is reached locally through loopback.
         endpoint = re.sub(r"^tcp://(0\.0\.0\.0|\*)", "tcp://127.0.0.1", self.dispatcher.endpoint)
         server_key, key = (str(p) for p in self.local_keys) if self.local_keys else (None, None)
         return WorkerLaunch(
-            kind="vision" if kind == "vision" else "audio",
+            kind=kind,
             endpoint=endpoint,
             capacity=pool.capacity,
             analyzers=tuple(pool.analyzers),
@@ -262,7 +263,7 @@ class Tandemd:
         )
 
     @property
-    def wanted_workers(self) -> dict[str, int]:
+    def wanted_workers(self) -> dict[Kind, int]:
         """Local workers per kind the config asks for (empty until they are added)."""
         return dict(self._worker_counts)
 

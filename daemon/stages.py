@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from daemon import protocol
 from daemon.metrics import Metrics
+from daemon.vocabulary import KINDS
 
 if TYPE_CHECKING:
     from daemon.dispatch.dispatcher import Dispatcher
@@ -66,7 +67,7 @@ class StageClock:
 
 def sample_flow(metrics: Metrics, dispatcher: Dispatcher, hub: IngestHub) -> None:
     """Queue, in-flight, credit and per-stream depth gauges, set from tandemd's loop."""
-    for kind in ("vision", "audio"):
+    for kind in KINDS:
         free = sum(p.credit for p in dispatcher.peers.values() if p.kind == kind)
         metrics.credits.labels(kind).set(free)
         metrics.queued.labels(kind).set(dispatcher.queued(kind))

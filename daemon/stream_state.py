@@ -15,6 +15,7 @@ import msgspec
 from daemon import protocol
 from daemon.config import StreamConfig
 from daemon.fusion.fuser import StreamFuser
+from daemon.vocabulary import MODALITIES
 
 
 @dataclass
@@ -73,4 +74,4 @@ class StreamState:
     @property
     def wanted(self) -> frozenset[str]:
         """The modalities the config asks of the stream."""
-        return frozenset(m for m in ("video", "audio") if getattr(self.config, m))
+        return frozenset(m for m in MODALITIES if getattr(self.config, m))

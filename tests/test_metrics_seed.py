@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from daemon.config import load_config
 from daemon.metrics_seed import DROP_REASONS, KINDS, LOST_REASONS, REJECTED
-from daemon.protocol import STREAM_STATES
 from daemon.service import Tandemd
+from daemon.vocabulary import STREAM_STATES
 from tests.conftest import scrape, wait_until
 from tests.ops_support import base_config, metrics_port
 

@@ -25,10 +25,9 @@ from daemon.endpoints import send_to_peer
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
+from daemon.vocabulary import KIND_OF, KINDS, Kind
 
 log = logging.getLogger("dispatch")
-KIND_OF = {"video": "vision", "audio": "audio"}
-KINDS = ("vision", "audio")
 _SNDMORE = int(zmq.SNDMORE)
 # The first part never waits: with ROUTER_MANDATORY a blocking send to a peer whose pipe
 # is at ZeroMQ's high-water mark (a stopped worker with a large capacity) blocks the loop.
@@ -71,13 +70,13 @@ class Dispatcher:
     def enqueue(self, held: Held) -> None:
         self.queues[KIND_OF[held.header.type]].push(held)
 
-    def queued(self, kind: str) -> int:
+    def queued(self, kind: Kind) -> int:
         return len(self.queues[kind])
 
-    def inflight(self, kind: str | None = None) -> int:
+    def inflight(self, kind: Kind | None = None) -> int:
         return sum(len(p.inflight) for p in self.peers.values() if kind in (None, p.kind))
 
-    def workers(self, kind: str) -> int:
+    def workers(self, kind: Kind) -> int:
         return sum(1 for p in self.peers.values() if p.kind == kind)
 
     # -- loop hooks ----------------------------------------------------------------
@@ -166,7 +165,7 @@ class Dispatcher:
             peer.inflight.clear()
 
     # -- internals -----------------------------------------------------------------
-    def _choose(self, kind: str, stream: str, peers: list[WorkerPeer]) -> WorkerPeer:
+    def _choose(self, kind: Kind, stream: str, peers: list[WorkerPeer]) -> WorkerPeer:
         last = self._affinity.get((kind, stream))
         for peer in peers:
             if peer.identity == last:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.protocol import AudioItem, VideoItem
+from daemon.vocabulary import Kind
 
 Key = tuple[str, str, int]  # (stream, modality, seq)
 
@@ -28,7 +29,7 @@ class Held:
 @dataclass
 class WorkerPeer:
     identity: bytes
-    kind: str
+    kind: Kind
     name: str
     capacity: int
     analyzers: list[str]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +22,8 @@ from daemon.fusion.speech import StreamSpeech
 from daemon.fusion.summary import error_counts, summarize
 from daemon.fusion.sync import SyncEstimator
 from daemon.protocol import Result
+from daemon.vocabulary import MODALITIES, Modality
 
-MODALITIES = ("video", "audio")
 RECORD_SCHEMA = 3  # 2: `events` and `av_sync` added; 3: tracks, zones, lines, speech, transcript
 CORRECTION_SCHEMA = 1
 
@@ -41,7 +41,7 @@ class StreamFuser:
     def __init__(
         self,
         stream: str,
-        modalities: set[str],
+        modalities: Collection[str],
         window_s: float,
         max_delay_s: float,
         rules: list[EventRule] | None = None,
@@ -64,10 +64,10 @@ class StreamFuser:
         self._last_activity = clock()
         self.late_results = 0
 
-    def set_present(self, modality: str, present: bool) -> None:
+    def set_present(self, modality: Modality, present: bool) -> None:
         self.pending[modality].present = present
 
-    def on_item(self, modality: str, seq: int, pts: float, duration: float) -> None:
+    def on_item(self, modality: Modality, seq: int, pts: float, duration: float) -> None:
         now = self._clock()
         self._last_activity = now
         self.pending[modality].add(seq, pts, duration)
@@ -80,7 +80,7 @@ class StreamFuser:
             if earlier.index < index and earlier.passed_at is None:
                 earlier.passed_at = now
 
-    def item_end(self, modality: str, seq: int) -> float | None:
+    def item_end(self, modality: Modality, seq: int) -> float | None:
         """The media end of an item not answered yet; None once answered or given up."""
         return self.pending[modality].end_of(seq)
 
@@ -96,13 +96,13 @@ class StreamFuser:
         window.results[result.modality].append(result)
         return True
 
-    def on_lost(self, modality: str, seq: int, pts: float) -> None:
+    def on_lost(self, modality: Modality, seq: int, pts: float) -> None:
         if self.pending[modality].settle(seq):
             window = self._windows.get(self._index(pts))
             if window is not None:
                 window.lost[modality] += 1
 
-    def on_end(self, modality: str | None = None) -> None:
+    def on_end(self, modality: Modality | None = None) -> None:
         for m in [modality] if modality else MODALITIES:
             self.pending[m].ended = True
 
@@ -180,7 +180,7 @@ class StreamFuser:
     def _index(self, pts: float) -> int:
         return int(pts // self.window_s)
 
-    def _record(self, window: _Window, covered: dict[str, bool]) -> dict[str, Any]:
+    def _record(self, window: _Window, covered: dict[Modality, bool]) -> dict[str, Any]:
         results = window.results["video"] + window.results["audio"]
         walls = [r.wall for r in results]
         published = time.time()
@@ -217,7 +217,7 @@ class StreamFuser:
         )
         return record
 
-    def _modality(self, window: _Window, modality: str) -> dict[str, Any]:
+    def _modality(self, window: _Window, modality: Modality) -> dict[str, Any]:
         results = sorted(window.results[modality], key=lambda r: r.seq)
         return {
             "items": window.items[modality],

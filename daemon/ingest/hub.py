@@ -20,6 +20,7 @@ from daemon.endpoints import send_to_peer
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
+from daemon.vocabulary import STREAM_STATES
 
 log = logging.getLogger("ingest")
 # ingest_stats counter -> (Metrics attribute, labels after the stream's)
@@ -161,7 +162,7 @@ class IngestHub:
             self.on_end(link.stream, msg)
 
     def _set_state(self, stream: str, state: str) -> None:
-        for name in protocol.STREAM_STATES:
+        for name in STREAM_STATES:
             self.metrics.stream_state.labels(stream, name).set(1 if name == state else 0)
 
     def _on_hello(self, link: IngestLink, identity: bytes, msg: protocol.IngestHello) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from daemon.help import Help
+from daemon.vocabulary import Kind
 
 MODULE = "daemon.workers"
 
@@ -57,7 +58,7 @@ def build_parser(prog: str = "tandem worker") -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class WorkerLaunch:
-    kind: Literal["vision", "audio"]
+    kind: Kind
     endpoint: str
     capacity: int = 4
     analyzers: tuple[str, ...] = ()

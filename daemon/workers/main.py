@@ -13,6 +13,7 @@ from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.envsubst import UnsetVariableError, expand
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
+from daemon.vocabulary import modality_of
 from daemon.workers.launch import build_parser
 
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     cv2.setNumThreads(args.threads)  # OpenCV's own pool would otherwise take every core
     # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-    modality: analyzers.Modality = "video" if args.kind == "vision" else "audio"
+    modality = modality_of(args.kind)
     names = [n for n in args.analyzers.split(",") if n] or (
         ["motion"] if args.kind == "vision" else list(DEFAULT_AUDIO)
     )

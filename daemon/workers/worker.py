@@ -23,16 +23,17 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 import torch
 import zmq
 
-from daemon import protocol
+from daemon import protocol, vocabulary
 from daemon.inbox import waiting
 from daemon.security import secure_client
+from daemon.vocabulary import Kind
 from daemon.workers.analyzers import Modality, WorkItem
 from daemon.workers.batching import Answer, BatchRunner
 from daemon.workers.executor import BatchThread
@@ -72,8 +73,8 @@ class Worker:
     ) -> None:
         self.endpoint = endpoint
         self.child = child  # tandemd's name for this process, when tandemd started it
-        self.kind: Literal["vision", "audio"] = "vision" if kind == "vision" else "audio"
-        self.modality: Modality = "video" if kind == "vision" else "audio"
+        self.kind: Kind = vocabulary.kind(kind)
+        self.modality: Modality = vocabulary.modality_of(kind)
         self.runner = runner
         self.capacity = capacity
         self.batching = batching or BatchPolicy()

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 from pydantic import BaseModel, ConfigDict
 
 from daemon.protocol import JsonValue
+from daemon.vocabulary import Modality as Modality  # noqa: PLC0414 (re-exported for analyzers)
 
 if TYPE_CHECKING:
     import torch
-
-Modality = Literal["video", "audio"]
 
 
 @dataclass(frozen=True, slots=True)
