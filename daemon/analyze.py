@@ -117,7 +117,8 @@ def run(
         print(exc.lines("tandem: "), file=sys.stderr)
         return EXIT_CONFIG
     from daemon.logs import setup_logging
-    from daemon.service import StartupError, Tandemd
+    from daemon.service import Tandemd
+    from daemon.startup import StartupError
 
     setup_logging("warning", "tandem-analyze")
     logging.getLogger().setLevel(logging.WARNING)
@@ -131,7 +132,7 @@ def run(
         service.publisher.endpoint,
         stream,
         as_json,
-        lambda: setattr(service, "stop_requested", True),
+        service.request_stop,
         Progress(stream, duration) if show_progress(progress, sys.stderr) else None,
     )
     collector.start()

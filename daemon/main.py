@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[FORMAT_ENV] = setup_logging(config.log.level, "tandemd", config.log.format)
     log = logging.getLogger("tandemd")
 
-    from daemon.service import StartupError, Tandemd  # after config: bad configs fail fast
+    from daemon.service import Tandemd
+    from daemon.startup import StartupError  # after config: bad configs fail fast
 
     registry = CollectorRegistry()
     register_process_collectors(registry)
@@ -81,7 +82,7 @@ def _serve_metrics(
 ) -> None:
     """/metrics, /healthz and /readyz (daemon/httpd.py)."""
     from daemon.httpd import serve
-    from daemon.service import StartupError
+    from daemon.startup import StartupError
 
     host, port = cfg.host, cfg.port
     try:

@@ -7,12 +7,10 @@ the workers, close the sockets, all within SHUTDOWN_BUDGET_S.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,29 +22,27 @@ from prometheus_client import CollectorRegistry
 from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
-from daemon.config import Config, StreamConfig, WorkerPoolConfig
+from daemon.config import Config, LogConfig, StreamConfig
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
-from daemon.metrics_seed import seed_children
+from daemon.metrics_seed import ingest_child, seed_children, seed_stream
 from daemon.notify import Notifier, WedgeHook
 from daemon.ops import Operations
 from daemon.pipeline import Pipeline
 from daemon.publishing.control import ControlServer, events_handler
 from daemon.publishing.publisher import Publisher
-from daemon.publishing.snapshots import EventSnapshots, SnapshotStore
-from daemon.security import (
-    AllowList,
-    SecurityError,
-    load_public,
-    load_secret,
-    start_authenticator,
-    write_keypair,
+from daemon.security import AllowList, SecurityError, load_public, start_authenticator
+from daemon.startup import (
+    StartupError,
+    event_snapshots,
+    local_worker_keys,
+    runtime_dir,
+    worker_launch,
 )
 from daemon.vocabulary import KINDS, Kind
 from daemon.workers.gpus import local_workers, visible_gpus
-from daemon.workers.launch import WorkerLaunch
 
 log = logging.getLogger("tandemd")
 LOOP_TICK_MS = 20
@@ -59,10 +55,6 @@ WORKER_READY_TIMEOUT_S = 30.0
 INGEST_STOP_GRACE_S = 1.5
 DRAIN_BUDGET_S = 4.0
 WORKER_STOP_GRACE_S = 2.0
-
-
-class StartupError(Exception):
-    """tandemd cannot start; the message names the config key and value at fault."""
 
 
 class Tandemd:
@@ -79,7 +71,7 @@ class Tandemd:
         self.stop_requested = False
         self._scanned_at = float("-inf")
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.runtime_dir = _runtime_dir(config)
+        self.runtime_dir = runtime_dir(config)
         self.children = Children(
             on_restart=lambda name: self.metrics.child_restarts.labels(name).inc()
         )
@@ -91,7 +83,8 @@ class Tandemd:
         self.publisher = self._bind_publisher()
         self.dispatcher = self._bind_dispatcher()
         self.hub = self._bind_hub()
-        self.pipeline.attach(self.publisher, self.dispatcher, self.hub, self._snapshots())
+        snapshots = event_snapshots(config, self.runtime_dir)
+        self.pipeline.attach(self.publisher, self.dispatcher, self.hub, snapshots)
         self.control = self._bind_control()
         self._ingest_started = False
         self._started_at = time.monotonic()
@@ -116,23 +109,12 @@ class Tandemd:
         try:
             extra = []
             if self.config.dispatch.secured:
-                self.local_keys = self._local_worker_keys()
+                secret = self.config.dispatch.curve_secret_key
+                self.local_keys = local_worker_keys(self.runtime_dir, secret)
                 extra.append(load_public(self.local_keys[1]))
             return start_authenticator(self.ctx, AllowList(allowed.pop(), extra))
         except SecurityError as exc:
             raise StartupError(f"curve_allowed_keys: {exc}") from exc
-
-    def _local_worker_keys(self) -> tuple[Path, Path]:
-        """tandemd's public key and a fresh key pair for its own local workers, 0600 in
-        the runtime directory: (server public key file, worker secret key file)."""
-        keys = self.runtime_dir / f"keys-{os.getpid()}"
-        shutil.rmtree(keys, ignore_errors=True)
-        _, worker_secret = write_keypair(keys, "local-worker")
-        public, _ = load_secret(self.config.dispatch.curve_secret_key)
-        server_public = keys / "server.key"
-        server_public.write_text(f'metadata\ncurve\n    public-key = "{public.decode()}"\n')
-        server_public.chmod(0o600)
-        return server_public, worker_secret
 
     def _bind(
         self, section: str, kind: int, endpoint: str, secret: str, **kwargs: Any
@@ -145,17 +127,6 @@ class Tandemd:
             raise StartupError(f"{section}.curve_secret_key: {exc}") from exc
         self.monitors.append((HandshakeMonitor(sock, section, self.metrics), sock))
         return sock
-
-    def _snapshots(self) -> EventSnapshots | None:
-        cfg = self.config.snapshots
-        if not cfg.enabled:
-            return None
-        directory = Path(cfg.directory) if cfg.directory else self.runtime_dir / "snapshots"
-        try:
-            store = SnapshotStore(directory, cfg.max_bytes)
-        except OSError as exc:
-            raise StartupError(f"snapshots.directory = {str(directory)!r}: {exc}") from exc
-        return EventSnapshots(store, cfg.ring_frames, cfg.quality, cfg.boxes, cfg.events)
 
     def _bind_publisher(self) -> Publisher:
         cfg = self.config.publish
@@ -227,40 +198,18 @@ class Tandemd:
             self._worker_counts[kind] = len(devices)
             for n, device in enumerate(devices):
                 name = f"worker-{kind}-{n}"
-                launch = self._worker_launch(name, kind, pool, device, n)
+                launch = worker_launch(
+                    self.config,
+                    name,
+                    kind,
+                    pool,
+                    device,
+                    n,
+                    self.dispatcher.endpoint,
+                    self.local_keys,
+                )
                 self.children.add(name, launch.argv(), restart=True, restart_on_success=True)
         seed_children(self.metrics, self.children.children)  # restarts at 0 from the start
-
-    def _worker_launch(
-        self, name: str, kind: Kind, pool: WorkerPoolConfig, device: str, n: int
-    ) -> WorkerLaunch:
-        cfg = self.config
-        # A wildcard bind address is reached locally through loopback.
-        endpoint = re.sub(r"^tcp://(0\.0\.0\.0|\*)", "tcp://127.0.0.1", self.dispatcher.endpoint)
-        server_key, key = (str(p) for p in self.local_keys) if self.local_keys else (None, None)
-        return WorkerLaunch(
-            kind=kind,
-            endpoint=endpoint,
-            capacity=pool.capacity,
-            analyzers=tuple(pool.analyzers),
-            options=dict(pool.options),
-            threads=pool.threads,
-            device=device,
-            precision=pool.precision,
-            memory_fraction=pool.memory_fraction,
-            compile=pool.compile,
-            max_batch=pool.max_batch,
-            max_wait_ms=pool.max_wait_ms,
-            metrics_port=-1
-            if pool.metrics_port is None
-            else (pool.metrics_port + n if pool.metrics_port else 0),
-            heartbeat_ms=cfg.dispatch.heartbeat_interval_ms,
-            liveness=cfg.dispatch.heartbeat_liveness,
-            server_key=server_key,
-            key=key,
-            log_level=cfg.log.level,
-            child=name,
-        )
 
     @property
     def wanted_workers(self) -> dict[Kind, int]:
@@ -282,7 +231,7 @@ class Tandemd:
     def add_ingest_child(self, stream: StreamConfig) -> None:
         launch = self.pipeline.ingest_launch(stream.id, self.hub.endpoint)
         self.children.add(
-            f"ingest-{stream.id}",
+            ingest_child(stream.id),
             launch.argv(),
             restart=stream.mode == "live",
             restart_on_success=stream.mode == "live",
@@ -376,8 +325,59 @@ class Tandemd:
             os._exit(130)  # a second Ctrl-C: stop waiting (children die with us)
         self.stop_requested = True
 
-    # -- reload hooks (daemon/reload.py) ------------------------------------------
-    def set_config(self, config: Config) -> None:
+    # -- the surface reload (daemon/reload.py) and the CLI act through -------------
+    def request_stop(self) -> None:
+        """Stop as SIGTERM does (from any thread: the loop notices within a turn)."""
+        self.stop_requested = True
+
+    def set_log(self, log_config: LogConfig) -> None:
+        """[log] applies now; other sections wait for a restart."""
+        logging.getLogger().setLevel(log_config.level.upper())
+        self._set_config(self.config.model_copy(update={"log": log_config}))
+
+    def add_stream(self, stream: StreamConfig) -> None:
+        """Start a stream: its state, counters at 0, hub link, and its ingest process
+        (now, or with the others once the workers are ready)."""
+        self._set_config(self.config.model_copy(update={"streams": [*self.config.streams, stream]}))
+        self.pipeline.add_stream(stream)
+        seed_stream(self.metrics, stream, self.config)
+        self.hub.add_stream(stream.id, stream.queue)
+        if self._ingest_started:
+            self.add_ingest_child(stream)
+
+    def stop_stream(self, stream_id: str) -> None:
+        """Ask a stream to stop: it ends with `stopped` and its last windows go out; one
+        not connected yet has nothing to drain and is terminated."""
+        child = self.children.children.get(ingest_child(stream_id))
+        if child is not None:
+            child.restart = False
+        if self.hub.connected(stream_id):
+            self.hub.stop(stream_id)
+        elif child is not None and child.proc is not None:
+            child.proc.terminate()
+
+    def stream_drained(self, stream_id: str) -> bool:
+        """Its ingest process is gone and its last window is out (or it never connected)."""
+        child = self.children.children.get(ingest_child(stream_id))
+        if child is not None and child.proc is not None and child.proc.poll() is None:
+            return False
+        return not self.hub.connected(stream_id) or self.pipeline.stream_complete(stream_id)
+
+    def drop_stream(self, stream_id: str) -> None:
+        """Forget a stopped stream everywhere: process, state, hub link, metric series."""
+        child = self.children.children.pop(ingest_child(stream_id), None)
+        if child is not None and child.proc is not None and child.proc.poll() is None:
+            child.proc.kill()
+            child.proc.wait()
+        self.pipeline.remove_stream(stream_id)
+        self.hub.forget(stream_id)
+        self.metrics.forget_stream(stream_id)
+        with contextlib.suppress(KeyError):
+            self.metrics.child_restarts.remove(ingest_child(stream_id))
+        streams = [s for s in self.config.streams if s.id != stream_id]
+        self._set_config(self.config.model_copy(update={"streams": streams}))
+
+    def _set_config(self, config: Config) -> None:
         self.config = self.pipeline.config = config
 
     # -- shutdown -----------------------------------------------------------------
@@ -427,12 +427,3 @@ class Tandemd:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not done():
             self._turn(poller)
-
-
-def _runtime_dir(config: Config) -> Path:
-    configured = config.runtime_dir or os.environ.get("RUNTIME_DIRECTORY", "")
-    if configured:
-        path = Path(configured)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return Path(tempfile.mkdtemp(prefix="tandem-"))

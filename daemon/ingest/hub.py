@@ -110,6 +110,14 @@ class IngestHub:
                 self._send_failed,
             )
 
+    def connected(self, stream: str) -> bool:
+        """The stream's ingest process said hello (so it can be asked to stop)."""
+        link = self.links.get(stream)
+        return link is not None and link.identity is not None
+
+    def forget(self, stream: str) -> None:
+        self.links.pop(stream, None)
+
     def stop_all(self) -> None:
         for stream in self.links:
             self.stop(stream)
