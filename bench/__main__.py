@@ -22,6 +22,7 @@ SECTIONS = {
     "e2e": "bench.e2e",
     "fusion": "bench.fusion",
     "detail": "bench.detail",
+    "gating": "bench.gating",
     "baseline": "bench.baseline",
     "gpu": "bench.gpu",
 }

@@ -3,7 +3,8 @@ cv2.VideoCapture reading the same live-paced H.264 clip as bench/e2e.py, keeping
 6th frame (5 of 30 fps, the default config's rate), resizing it to 640x360 with
 cv2.resize, and running the default vision analyzers inline: config.toml's
 [workers.vision] analyzers with their options (motion, black, frozen, faces, persons),
-built by tandem's own registry, the same code tandem's vision worker runs.
+built by tandem's own registry, the same code tandem's vision worker runs, but without
+the motion gate that config.toml puts faces and persons behind (a naive loop has none).
 
 It does less than tandem: no audio (cv2.VideoCapture cannot read it), no fusion, no
 publishing, no metrics. torch is limited to one thread per process (a naive script would
@@ -45,6 +46,7 @@ def _stream(path: str, warmup_s: float, measure_s: float, barrier: Any, out: Any
     import torch
 
     from bench.live import default_workers
+    from bench.naive import ungated
     from daemon.workers.analyzers import build
     from daemon.workers.analyzers.base import WorkItem
 
@@ -52,7 +54,8 @@ def _stream(path: str, warmup_s: float, measure_s: float, barrier: Any, out: Any
     cv2.setNumThreads(1)  # as tandem's workers: one stream per process, one core each
     cap = cv2.VideoCapture(path)
     vision = default_workers()["vision"]
-    analyzers = build(vision["analyzers"], "video", vision.get("options", {}))
+    # The same analyzers and options, but no motion gate: the loop has none.
+    analyzers = build(vision["analyzers"], "video", ungated(vision.get("options", {})))
     every = round(SOURCE_FPS / ANALYSIS_FPS)
     barrier.wait(timeout=120)
     t0 = time.monotonic()

@@ -106,6 +106,8 @@ def _toml_value(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -139,13 +141,12 @@ class Setup:
         }
 
     def workers_and_outputs(self) -> list[str]:
-        """The config.toml worker tables, and results and metrics on this setup's ports."""
+        """The config.toml worker tables (analyzer options too), and results and metrics
+        on this setup's ports."""
         lines = []
         for kind, table in default_workers().items():
             lines.append(f"[workers.{kind}]")
-            lines += [
-                f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)
-            ]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
         return [
             *lines,
             "[publish]",

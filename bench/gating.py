@@ -1,0 +1,206 @@
+"""Motion first (issue 21): tandem against the naive loop (bench/naive.py) on the camera
+clips of bench/scenes.py, as frames analysed per second, ratios from the same run.
+
+Each row runs 2 copies of a 720p30 clip as file streams, analysed as fast as they go at
+5 fps and 640x360: tandem (a real tandemd subprocess, `mode = "file"`, `pace = "none"`,
+config.toml's [workers] tables) against one loop process per copy running the same
+vision analyzers inline. Rows:
+- "shipped config": config.toml as shipped (its workers, options with faces and
+  persons behind the motion gate, its event rules) against the loop with the same
+  analyzers, which gates nothing. Goals: at least 3.0 on the still camera, 1.2 on the
+  moving picture;
+- "gating off": tandem with the given analyzers and no gate against the loop with the
+  same ones: the price of tandem's processes and copies once a detector runs. Goal: at
+  least 1.0 on every row.
+Rates count from the first frame analysed to the last on both sides (start-up, model
+loads and process forks excluded). tandem's rate is the `detections.<stream>` video
+records its subscriber received. A row runs the loop, then tandem, back to back (the
+machine is shared); the full run repeats each pair 3 times and keeps the median pair by
+ratio (bench.core.median_pair). `--quick`: 18 s clips, one pair per row, the rows of
+the shipped vision set only (a few minutes)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bench import naive, scenes
+from bench.core import Row, median_pair, row
+from bench.live import ROOT, free_port
+
+COPIES = 2
+SHIPPED = "shipped"
+# (clip, label, analyzers or SHIPPED for config.toml's set, gated as shipped)
+ROWS: list[tuple[str, str, list[str] | str, bool]] = [
+    ("moving", "motion", ["motion"], False),
+    ("moving", "motion + faces", ["motion", "faces"], False),
+    ("moving", "shipped vision set, gating off", SHIPPED, False),
+    ("moving", "shipped config (faces, persons gated)", SHIPPED, True),
+    ("still", "motion", ["motion"], False),
+    ("still", "motion + faces", ["motion", "faces"], False),
+    ("still", "motion + black + frozen", ["motion", "black", "frozen"], False),
+    ("still", "shipped vision set, gating off", SHIPPED, False),
+    ("still", "shipped config (faces, persons gated)", SHIPPED, True),
+]
+CLIP_TEXT = {
+    "still": "still camera, a person passes for 1/6 of it",
+    "moving": "picture moving everywhere",
+}
+
+
+def shipped() -> dict[str, Any]:
+    with (ROOT / "config.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def tandem_config(
+    run_dir: Path, path: Path, pub: int, analyzers: list[str] | str, gated: bool
+) -> str:
+    """config.toml with 2 file streams of `path`; with `gated` as shipped (events too),
+    else `analyzers` with their shipped options less the gate, and no event rules."""
+    config = copy.deepcopy(shipped())
+    vision = config["workers"]["vision"]
+    if not gated:
+        names = vision["analyzers"] if analyzers == SHIPPED else list(analyzers)
+        options = naive.ungated(vision.get("options", {}))
+        vision["analyzers"] = names
+        vision["options"] = {k: v for k, v in options.items() if k in names}
+        config.pop("events", None)
+    config["runtime_dir"] = f"{run_dir}/run"
+    config["log"] = {"level": "warning", "digest_s": 0}
+    config["streams"] = [
+        {"id": f"s{i}", "url": str(path), "mode": "file", "pace": "none", "fps": 5.0}
+        for i in range(COPIES)
+    ]
+    config["publish"] = {"endpoint": f"tcp://127.0.0.1:{pub}"}
+    config["metrics"] = {"enabled": False}
+    return to_toml(config)
+
+
+def tandem_rate(path: Path, analyzers: list[str] | str, gated: bool) -> tuple[float, float]:
+    """(frames analysed per second, share of detector results gated) for 2 copies."""
+    from daemon.publishing.subscriber import Subscriber
+
+    pub = free_port()
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-gating-") as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text(tandem_config(Path(tmp), path, pub, analyzers, gated))
+        with Subscriber(f"tcp://127.0.0.1:{pub}", ["detections.", "status."]) as sub:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daemon.main", str(config)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                return _until_ended(sub, proc)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+
+
+def _until_ended(sub: Any, proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    ended: set[str] = set()
+    times: list[float] = []
+    results = gated = 0
+    deadline = time.monotonic() + 900
+    while len(ended) < COPIES:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"tandemd: only {len(ended)}/{COPIES} streams ended")
+        for _, record in sub.records(timeout_s=0.5):
+            kind = record.get("type")
+            if kind == "status" and record.get("state") == "ended":
+                ended.add(record["stream"])
+            elif kind == "detections" and record.get("modality") == "video":
+                times.append(time.monotonic())
+                for name in ("faces", "persons"):
+                    outputs = record["outputs"].get(name)
+                    if outputs is not None:
+                        results += 1
+                        gated += outputs.get("gated") is True
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    rate = (len(times) - 1) / span if span > 0 else float("nan")
+    return rate, (gated / results if results else 0.0)
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    """A config dict as TOML: tables and arrays of tables, values inline."""
+    lines = [f"{k} = {_value(v)}" for k, v in config.items() if not _table(v)]
+    for key, value in config.items():
+        if isinstance(value, list) and _table(value):
+            for table in value:
+                lines += [f"[[{key}]]", *(f"{k} = {_value(v)}" for k, v in table.items())]
+        elif isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            for sub, table in value.items():
+                lines += [f"[{key}.{sub}]", *(f"{k} = {_value(v)}" for k, v in table.items())]
+        elif isinstance(value, dict):
+            lines += [f"[{key}]", *(f"{k} = {_value(v)}" for k, v in value.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _table(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, dict) for v in value)
+    return isinstance(value, dict)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def measure(
+    kind: str, analyzers: list[str] | str, gated: bool, pairs: int, seconds: float
+) -> tuple[float, float, float]:
+    """The median (loop, tandem) pair by ratio, and tandem's gated share in it."""
+    path = scenes.clip(kind, seconds)
+    vision = shipped()["workers"]["vision"]
+    names = vision["analyzers"] if analyzers == SHIPPED else list(analyzers)
+    options = {k: v for k, v in vision.get("options", {}).items() if k in names}
+    runs = []
+    for _ in range(pairs):
+        ref = naive.loop_rate(str(path), COPIES, names, options)
+        ours, share = tandem_rate(path, analyzers, gated)
+        print(
+            f"bench gating: {kind} {analyzers if analyzers != SHIPPED else 'shipped'}"
+            f"{' gated' if gated else ''}: loop {ref:.1f}, tandem {ours:.1f} frames/s "
+            f"(faces/persons gated {share:.0%})",
+            file=sys.stderr,
+            flush=True,
+        )
+        runs.append((ref, ours, share))
+    ref, ours = median_pair([(r, o) for r, o, _ in runs])
+    share = next(s for r, o, s in runs if (r, o) == (ref, ours))
+    return ref, ours, share
+
+
+def run(quick: bool) -> list[Row]:
+    seconds, pairs = (18.0, 1) if quick else (60.0, 3)
+    rows = []
+    # --quick: the shipped set only, gated as shipped and not (each row starts tandemd).
+    for kind, label, analyzers, gated in [r for r in ROWS if not quick or r[2] == SHIPPED]:
+        ref, ours, share = measure(kind, analyzers, gated, pairs, seconds)
+        note = f", {share:.0%} of detector results gated" if gated else ""
+        rows.append(
+            row(
+                f"gating {CLIP_TEXT[kind]}, 2x720p30 files at 5 fps: {label}{note}",
+                ours,
+                "frames/s",
+                "naive cv2 loop per stream, same analyzers inline, no gate",
+                ref,
+            )
+        )
+    return rows
