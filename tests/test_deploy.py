@@ -162,7 +162,7 @@ def test_names_labels_and_selectors_agree(rendered: list[Manifest]) -> None:
         assert manifest["spec"]["selector"]["matchLabels"].items() <= (
             manifest["spec"]["template"]["metadata"]["labels"].items()
         )
-        volumes = {v["name"]: v for v in spec["volumes"]}
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
         for container in spec["containers"]:
             assert {m["name"] for m in container.get("volumeMounts", [])} <= volumes.keys()
         for volume in volumes.values():
@@ -250,7 +250,7 @@ def test_the_overlay_changes_dispatch_alone_and_adds_scaled_remote_workers() -> 
     assert after.dispatch.secured and after.dispatch.endpoint == "tcp://0.0.0.0:7710"
     service = one(overlay, "Service", "tandemd")
     dispatch_port = {p["name"]: p["port"] for p in service["spec"]["ports"]}["dispatch"]
-    workers = one(overlay, "Deployment")
+    workers = one(overlay, "Deployment", "tandem-vision-worker")
     scaled = one(overlay, "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == workers["metadata"]["name"]
     (vision,) = workers["spec"]["template"]["spec"]["containers"]
@@ -287,3 +287,22 @@ def test_the_containerfile_installs_tandem_the_way_the_readme_does() -> None:
             assert user and spec["securityContext"]["runAsUser"] == int(user[1])
             for container in spec["containers"]:
                 assert container["command"][0].startswith(f"{workdir[1]}/.venv/bin/")
+
+
+def test_the_proxy_subscribes_to_every_shard(rendered: list[Manifest]) -> None:
+    shards = one(rendered, "StatefulSet", "tandemd")
+    port = int(shard_config(rendered).publish.endpoint.rsplit(":", 1)[1])
+    proxy = one(rendered, "Deployment", "tandem-proxy")
+    (container,) = proxy["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-1] == "proxy"
+    endpoints = [a.removeprefix("--endpoint=") for a in container["args"] if "--endpoint=" in a]
+    name, service = shards["metadata"]["name"], shards["spec"]["serviceName"]
+    replicas = shards["spec"]["replicas"]
+    assert endpoints == [f"tcp://{name}-{n}.{service}:{port}" for n in range(replicas)]
+    bind = next(a for a in container["args"] if a.startswith("--bind="))
+    results = one(rendered, "Service", "tandem-results")
+    assert (
+        results["spec"]["selector"].items()
+        <= proxy["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert bind == f"--bind=tcp://0.0.0.0:{results['spec']['ports'][0]['port']}"
