@@ -22,6 +22,7 @@ from daemon.cluster.kubernetes import SERVICE_ACCOUNT, KubernetesMembership
 from daemon.cluster.membership import StaticMembership
 from daemon.cluster.providers import membership_for
 from daemon.config import ClusterConfig
+from daemon.startup import StartupError
 
 INTERVAL_S = 0.1
 BOUND_S = 10.0  # "within a few probe intervals", with room for a loaded 2-core machine
@@ -308,3 +309,15 @@ def test_membership_for_kubernetes(
         assert fake.requests[0][0].endswith("/namespaces/from-context/endpointslices")
     finally:
         membership.close()
+
+
+@pytest.mark.skipif(SERVICE_ACCOUNT.exists(), reason="inside a pod: the service account is there")
+def test_no_api_to_reach_is_a_startup_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither the pod's service account nor a kubeconfig: tandemd says so in one line
+    (exit 1), not a traceback."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    config = ClusterConfig(membership="kubernetes", self_address="10.0.0.5:9310")
+    with pytest.raises(StartupError, match=r"cluster\.membership = 'kubernetes': .*missing"):
+        membership_for(config, 9310)

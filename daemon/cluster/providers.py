@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from daemon.cluster.membership import Membership, StaticMembership
 from daemon.config import ClusterConfig
+from daemon.startup import StartupError
 
 
 def membership_for(cluster: ClusterConfig, metrics_port: int) -> Membership | None:
@@ -14,13 +15,24 @@ def membership_for(cluster: ClusterConfig, metrics_port: int) -> Membership | No
     if cluster.membership == "static":
         return StaticMembership(cluster.self_address, cluster.peers, cluster.probe_interval_s)
     if cluster.membership == "kubernetes":
-        # Imported here: lightkube is only needed where a cluster is used.
-        from daemon.cluster.kubernetes import KubernetesMembership
+        return _kubernetes(cluster, metrics_port)
+    return None
 
+
+def _kubernetes(cluster: ClusterConfig, metrics_port: int) -> Membership:
+    """Raises StartupError (one line, exit 1) when there is no API to reach: neither the
+    pod's service account nor a kubeconfig."""
+    # Imported here: lightkube is only needed where a cluster is used.
+    from lightkube.core.exceptions import ConfigError
+
+    from daemon.cluster.kubernetes import KubernetesMembership
+
+    try:
         return KubernetesMembership(
             cluster.kubernetes_service,
             cluster.kubernetes_namespace,
             metrics_port,
             cluster.probe_interval_s,
         )
-    return None
+    except (ConfigError, OSError, ValueError, KeyError) as exc:
+        raise StartupError(f"cluster.membership = 'kubernetes': {exc}") from exc
