@@ -133,13 +133,16 @@ def provider(
 ) -> Iterator[Callable[..., KubernetesMembership]]:
     made: list[KubernetesMembership] = []
 
-    def make(namespace: str = "video", account: Path | None = None) -> KubernetesMembership:
+    def make(
+        namespace: str = "video", account: Path | None = None, family: str | None = None
+    ) -> KubernetesMembership:
         port = api[1].server_address[1]
         membership = KubernetesMembership(
             "tandemd",
             namespace,
             9310,
             INTERVAL_S,
+            family=family,
             kubeconfig=kubeconfig(tmp_path, int(port)),
             account=account or tmp_path / "no-account",
             timeout_s=2.0,
@@ -190,6 +193,21 @@ def test_ready_members_appear_and_not_ready_ones_do_not(
     assert path == "/apis/discovery.k8s.io/v1/namespaces/video/endpointslices"
     assert query["labelSelector"] == ["kubernetes.io/service-name=tandemd"]
     assert auth == f"Bearer {TOKEN}"
+
+
+def test_a_dual_stack_service_counts_each_pod_once(
+    api: tuple[FakeApi, ThreadingHTTPServer], provider: Callable[..., KubernetesMembership]
+) -> None:
+    """Both families list every pod; the shards name themselves in one of them."""
+    fake, _ = api
+    fake.answer = slice_list(
+        endpoint_slice("v4", [endpoint("10.0.0.1"), endpoint("10.0.0.2")]),
+        endpoint_slice("v6", [endpoint("fd00::1"), endpoint("fd00::2")], family="IPv6"),
+    )
+    v4, v6 = provider(family="IPv4"), provider(family="IPv6")
+    wait_for(lambda: v4.ready() is not None and v6.ready() is not None)
+    assert v4.ready() == {"10.0.0.1:9310", "10.0.0.2:9310"}
+    assert v6.ready() == {"[fd00::1]:9310", "[fd00::2]:9310"}
 
 
 def test_a_slice_update_changes_the_view_within_a_few_intervals(
@@ -305,7 +323,7 @@ def test_membership_for_kubernetes(
     assert isinstance(membership, KubernetesMembership)
     try:
         wait_for(lambda: membership.ready() == {"10.0.0.5:9400"})
-        assert membership.namespace == "from-context"
+        assert membership.namespace == "from-context" and membership.families == ("IPv4",)
         assert fake.requests[0][0].endswith("/namespaces/from-context/endpointslices")
     finally:
         membership.close()

@@ -28,6 +28,7 @@ log = logging.getLogger("cluster")
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 SERVICE_LABEL = "kubernetes.io/service-name"
+FAMILIES = ("IPv4", "IPv6")
 
 
 def member(ip: str, port: int) -> str:
@@ -35,13 +36,16 @@ def member(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def ready_members(slices: Iterable[EndpointSlice], port: int) -> frozenset[str]:
-    """The Ready endpoints' addresses. A missing `ready` condition means Ready (the API's
-    rule); a terminating endpoint is not Ready (the controller says so, unless the
-    Service publishes not-ready addresses); FQDN slices carry no IPs and are skipped."""
+def ready_members(
+    slices: Iterable[EndpointSlice], port: int, families: tuple[str, ...] = FAMILIES
+) -> frozenset[str]:
+    """The Ready endpoints' addresses in slices of `families`. A missing `ready`
+    condition means Ready (the API's rule); a terminating endpoint is not Ready (the
+    controller says so, unless the Service publishes not-ready addresses); FQDN slices
+    carry no IPs and are skipped."""
     out: set[str] = set()
     for endpoint_slice in slices:
-        if endpoint_slice.addressType not in ("IPv4", "IPv6"):
+        if endpoint_slice.addressType not in families:
             continue
         for endpoint in endpoint_slice.endpoints or []:
             conditions = endpoint.conditions
@@ -72,9 +76,11 @@ def error_kind(exc: Exception) -> str:
 
 class KubernetesMembership:
     """The Ready members of `service`'s EndpointSlices in `namespace` (empty: the pod's
-    own), as `ip:port` with `port` the metrics port. `kubeconfig`: a kubeconfig file to
-    use instead of the pod's service account (tests, or tandemd run outside the cluster);
-    `timeout_s` bounds each API call."""
+    own), as `ip:port` with `port` the metrics port. `family` ("IPv4" or "IPv6"): only
+    that address family's slices, the family of the shards' own names (a dual-stack
+    Service lists every pod in both; each pod must count once). `kubeconfig`: a
+    kubeconfig file to use instead of the pod's service account (tests, or tandemd run
+    outside the cluster); `timeout_s` bounds each API call."""
 
     def __init__(
         self,
@@ -83,12 +89,14 @@ class KubernetesMembership:
         port: int,
         interval_s: float,
         *,
+        family: str | None = None,
         kubeconfig: Path | None = None,
         account: Path = SERVICE_ACCOUNT,
         timeout_s: float = 5.0,
     ) -> None:
         self.service = service
         self.port = port
+        self.families = (family,) if family else FAMILIES
         config = KubeConfig.from_file(kubeconfig) if kubeconfig else _in_cluster(account)
         self.namespace = namespace or pod_namespace(account) or _context_namespace(config)
         self._client = Client(config, namespace=self.namespace, timeout=httpx2.Timeout(timeout_s))
@@ -109,7 +117,7 @@ class KubernetesMembership:
             slices = self._client.list(
                 EndpointSlice, namespace=self.namespace, labels={SERVICE_LABEL: self.service}
             )
-            view = ready_members(slices, self.port)
+            view = ready_members(slices, self.port, self.families)
         except Exception as exc:  # any failure: keep the last view
             self._failed(exc)
             return self._last

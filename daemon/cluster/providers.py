@@ -33,6 +33,13 @@ def _kubernetes(cluster: ClusterConfig, metrics_port: int) -> Membership:
             cluster.kubernetes_namespace,
             metrics_port,
             cluster.probe_interval_s,
+            family=family(cluster.self_address),
         )
     except (ConfigError, OSError, ValueError, KeyError) as exc:
         raise StartupError(f"cluster.membership = 'kubernetes': {exc}") from exc
+
+
+def family(member: str) -> str:
+    """The address family of a member's host: "[fd00::1]:9310" is IPv6."""
+    host = member.rsplit(":", 1)[0]
+    return "IPv6" if ":" in host else "IPv4"
