@@ -1,9 +1,9 @@
 """The naive loop a user would write instead of tandem, run on files as fast as it goes:
-one Python process per stream, cv2.VideoCapture decoding every frame (`grab`), every
-6th frame (5 of 30 fps) converted (`retrieve`), resized to 640x360 with cv2.resize and
-given to the vision analyzers inline, built by tandem's own registry with the same
-options but no motion gate (the loop has none). One torch and one OpenCV thread per
-process, as tandem's workers.
+one Python process per stream reading every frame with cv2.VideoCapture (`read`, as
+bench/baseline.py's live loop), every 6th (5 of 30 fps) resized to 640x360 with
+cv2.resize and given to the vision analyzers inline, built by tandem's own registry
+with the same options but no motion gate (the loop has none). One torch and one OpenCV
+thread per process, as tandem's workers.
 
 Its rate is the analysed frames of all processes over the time from the first frame
 analysed to the last (start-up excluded, as for tandem in bench/gating.py)."""
@@ -40,11 +40,11 @@ def _stream(path: str, names: list[str], options: dict[str, Any], barrier: Any, 
     barrier.wait(timeout=120)
     first = last = 0.0
     analysed = i = 0
-    while cap.grab():
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
         if i % EVERY == 0:
-            ok, frame = cap.retrieve()
-            if not ok:
-                break
             frame = cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA)
             rgb = torch.from_numpy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             item = WorkItem("s", "video", i // EVERY, i / 30, rgb, 0, EVERY / 30)
