@@ -5,16 +5,11 @@ the test writes, exactly as it would reach a real one."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -23,108 +18,26 @@ from daemon.cluster.membership import StaticMembership
 from daemon.cluster.providers import membership_for
 from daemon.config import ClusterConfig
 from daemon.startup import StartupError
+from tests.kube_api import (
+    TOKEN,
+    FakeApi,
+    api_status,
+    endpoint,
+    endpoint_slice,
+    kubeconfig,
+    serving,
+    slice_list,
+)
 
 INTERVAL_S = 0.1
 BOUND_S = 10.0  # "within a few probe intervals", with room for a loaded 2-core machine
-TOKEN = "test-token"
-
-
-def endpoint(ip: str, ready: bool | None = True, terminating: bool = False) -> dict[str, Any]:
-    conditions: dict[str, bool] = {"terminating": terminating}
-    if ready is not None:
-        conditions["ready"] = ready
-    return {"addresses": [ip], "conditions": conditions, "targetRef": {"kind": "Pod"}}
-
-
-def endpoint_slice(name: str, endpoints: list[dict[str, Any]], family: str = "IPv4") -> Any:
-    return {
-        "metadata": {"name": name, "labels": {"kubernetes.io/service-name": "tandemd"}},
-        "addressType": family,
-        "endpoints": endpoints,
-        "ports": [{"name": "metrics", "port": 9310, "protocol": "TCP"}],
-    }
-
-
-def slice_list(*slices: Any) -> tuple[int, Any]:
-    body = {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSliceList",
-        "metadata": {"resourceVersion": "1"},
-        "items": list(slices),
-    }
-    return 200, body
-
-
-def api_status(code: int, reason: str) -> tuple[int, Any]:
-    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": reason}
-    return code, body | {"reason": reason, "code": code}
-
-
-@dataclass
-class FakeApi:
-    """What the fake API server answers now, and what it was asked."""
-
-    answer: tuple[int, Any] = field(default_factory=slice_list)
-    requests: list[tuple[str, dict[str, list[str]], str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def asked(self) -> int:
-        with self.lock:
-            return len(self.requests)
-
-
-def handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            with api.lock:
-                api.requests.append((url.path, parse_qs(url.query), self.headers["Authorization"]))
-                code, body = api.answer
-            if not url.path.startswith("/apis/discovery.k8s.io/v1/namespaces/"):
-                code, body = api_status(404, "NotFound")
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
 
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
     fake = FakeApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake, server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def kubeconfig(tmp_path: Path, port: int, namespace: str = "from-context") -> Path:
-    path = tmp_path / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "shard", "user": {"token": TOKEN}}],
-        "contexts": [
-            {
-                "name": "fake",
-                "context": {"cluster": "fake", "user": "shard", "namespace": namespace},
-            }
-        ],
-        "current-context": "fake",
-    }
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return path
+    with serving(fake) as server:
+        yield fake, server
 
 
 @pytest.fixture

@@ -24,18 +24,10 @@ import pytest
 from daemon.publishing.subscriber import Subscriber
 from daemon.security import write_keypair
 from tests.conftest import ROOT, Daemon, free_port
+from tests.kube_api import FakeApi, endpoint, endpoint_slice, kubeconfig, serving, slice_list
 from tests.kustomize import render
-from tests.test_cluster_kubernetes import (
-    FakeApi,
-    api,
-    endpoint,
-    endpoint_slice,
-    kubeconfig,
-    slice_list,
-)
 
 pytestmark = pytest.mark.slow
-__all__ = ["api"]  # the fake API server fixture
 BASE = ROOT / "deploy" / "kubernetes" / "base"
 OVERLAY = ROOT / "deploy" / "kubernetes" / "overlays" / "remote-workers"
 STREAMS = ("testsrc", "life")  # the ConfigMap's first two
@@ -84,6 +76,13 @@ def secret(keys: Path) -> None:
     write_keypair(keys, "worker")
     (keys / "allowed").mkdir()
     shutil.copy(keys / "worker.key", keys / "allowed" / "worker.key")
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
+    fake = FakeApi()
+    with serving(fake) as server:
+        yield fake, server
 
 
 @dataclass
