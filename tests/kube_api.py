@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 TOKEN = "test-token"
 
 
@@ -116,3 +118,19 @@ def serving(fake: FakeApi) -> Iterator[ThreadingHTTPServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+def without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake is on loopback: a proxy from the environment must not carry the calls."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

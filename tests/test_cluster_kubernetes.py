@@ -27,6 +27,7 @@ from tests.kube_api import (
     kubeconfig,
     serving,
     slice_list,
+    without_proxies,
 )
 
 INTERVAL_S = 0.1
@@ -34,7 +35,8 @@ BOUND_S = 10.0  # "within a few probe intervals", with room for a loaded 2-core 
 
 
 @pytest.fixture
-def api() -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
+    without_proxies(monkeypatch)
     fake = FakeApi()
     with serving(fake) as server:
         yield fake, server

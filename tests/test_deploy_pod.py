@@ -24,7 +24,15 @@ import pytest
 from daemon.publishing.subscriber import Subscriber
 from daemon.security import write_keypair
 from tests.conftest import ROOT, Daemon, free_port
-from tests.kube_api import FakeApi, endpoint, endpoint_slice, kubeconfig, serving, slice_list
+from tests.kube_api import (
+    FakeApi,
+    endpoint,
+    endpoint_slice,
+    kubeconfig,
+    serving,
+    slice_list,
+    without_proxies,
+)
 from tests.kustomize import render
 
 pytestmark = pytest.mark.slow
@@ -79,7 +87,8 @@ def secret(keys: Path) -> None:
 
 
 @pytest.fixture
-def api() -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApi, ThreadingHTTPServer]]:
+    without_proxies(monkeypatch)
     fake = FakeApi()
     with serving(fake) as server:
         yield fake, server
