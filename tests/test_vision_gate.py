@@ -231,3 +231,17 @@ def test_only_box_analyzers_take_regions(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ValueError, match=r"framewise\.gate: .*box analyzers only"):
         build(["framewise"], "video", {"framewise": {"gate": "motion_regions"}})
     build(["faces", "persons"], "video", {"faces": {"gate": "motion_regions"}})
+
+
+def test_the_shipped_config_gates_faces_and_persons() -> None:
+    """On by default: config.toml puts both detectors behind the region gate with a
+    refresh of a few seconds (tracks are confirmed by the second sighting)."""
+    from daemon.config import load_config
+    from daemon.workers.analyzers import validate_options
+
+    vision = load_config(Path(__file__).parent.parent / "config.toml").workers.vision
+    for name in ("faces", "persons"):
+        assert name in vision.analyzers
+        options = validate_options(name, "video", vision.options.get(name, {}))
+        assert isinstance(options, GateOptions)
+        assert options.gate == "motion_regions" and 2.0 <= options.gate_refresh_s <= 5.0
