@@ -19,15 +19,18 @@ def encode_av(
     audio: Callable[[np.ndarray], np.ndarray],
     fps: int = 25,
     rate: int = 48000,
+    keyframe_s: float = 1.0,
+    audio_codec: str = "aac",
 ) -> Path:
-    """`frame(i, t)` gives frame i's RGB image; `audio(t)` the mono samples at times t."""
+    """`frame(i, t)` gives frame i's RGB image; `audio(t)` the mono samples at times t;
+    a keyframe every `keyframe_s`. A lossless `audio_codec` (flac) keeps full scale."""
     with av.open(str(path), "w") as out:
         first = frame(0, 0.0)
         vstream = out.add_stream("libx264", rate=fps)
         vstream.height, vstream.width = first.shape[:2]
         vstream.pix_fmt = "yuv420p"
-        vstream.options = {"preset": "ultrafast", "g": str(fps), "crf": "18"}
-        astream = out.add_stream("aac", rate=rate, layout="mono")
+        vstream.options = {"preset": "ultrafast", "g": str(round(fps * keyframe_s)), "crf": "18"}
+        astream = out.add_stream(audio_codec, rate=rate, layout="mono")
         for i in range(round(seconds * fps)):
             vf = av.VideoFrame.from_ndarray(frame(i, i / fps), format="rgb24")
             vf.pts, vf.time_base = i, Fraction(1, fps)

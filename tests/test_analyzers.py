@@ -22,13 +22,29 @@ def frame(i: int, seq: int | None = None, stream: str = "s") -> WorkItem:
 def test_motion_is_none_first_then_the_moving_share() -> None:
     motion = MotionAnalyzer()
     first = motion.analyze(frame(0))
-    assert first == {"score": None, "mean_diff": None, "moving": False, "boxes": []}
+    assert first == {
+        "score": None,
+        "mean_diff": None,
+        "moving": False,
+        "boxes": [],
+        "still_since": None,
+    }
     out = motion.analyze(frame(1))
     # A 60x60 square moved 4 px: two 4x60 strips changed out of 320x240 pixels.
     assert out["score"] == pytest.approx(2 * 4 * 60 / (320 * 240), rel=0.01)
     assert out["moving"] is True
+    assert out["still_since"] is None
     still = WorkItem("s", "video", 2, 0.4, frame(1).tensor)
-    assert motion.analyze(still) == {"score": 0.0, "mean_diff": 0.0, "moving": False, "boxes": []}
+    # Still since the previous frame (0.2 s): the motion stopped there.
+    assert motion.analyze(still) == {
+        "score": 0.0,
+        "mean_diff": 0.0,
+        "moving": False,
+        "boxes": [],
+        "still_since": 0.2,
+    }
+    again = WorkItem("s", "video", 3, 0.6, frame(1).tensor)
+    assert motion.analyze(again)["still_since"] == 0.2
 
 
 def test_motion_keeps_state_per_stream() -> None:

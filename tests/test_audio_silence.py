@@ -82,6 +82,13 @@ def test_clipping_threshold_and_min_run_options() -> None:
     x[100:102] = 0.999  # a run of 2: below min_run 3
     x[500:510] = -1.0
     out = ClippingAnalyzer().analyze(WorkItem("s", "audio", 0, 0.0, x, 16000))
-    assert out == {"clipped_ratio": 0.012, "clipped_samples": 12, "clips": 1, "clipping": True}
+    assert out == {
+        "clipped_ratio": 0.012,
+        "clipped_samples": 12,
+        "clips": 1,
+        "clipping": True,
+        "clipping_starts": [round(500 / 16000, 4)],
+        "clipping_ends": [],
+    }
     strict = ClippingAnalyzer(ClippingOptions(threshold_dbfs=-0.001, min_run=1))
     assert strict.analyze(WorkItem("s", "audio", 0, 0.0, x, 16000))["clips"] == 1

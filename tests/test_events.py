@@ -266,3 +266,18 @@ def test_a_condition_for_s_must_hold_before_it_counts_inside_a_combination() -> 
     messages = drive(engine, results)
     assert [(m["edge"], m["start"]) for m in messages] == [("start", 2.0)]
     assert messages[0]["at"] is not None
+
+
+def test_motion_edges_at_the_first_still_frame_for_either_comparison() -> None:
+    """A condition turning to what a still picture gives turns at motion's still_since."""
+    moving = {"analyzer": "motion", "output": "score", "op": "gt", "value": 0.01}
+    still = {"analyzer": "motion", "output": "score", "op": "lt", "value": 0.01}
+    engine = EventEngine("s", [rule(name="m", when=moving), rule(name="s", when=still)])
+    results = []
+    for i in range(20):  # moving until the frame at 1.0 s, still from it on
+        t = i / 5
+        score, since = (0.0, 1.0) if t > 1.0 else (0.5, None)
+        results.append(res("video", t, motion={"score": score, "still_since": since}))
+    edges = [(m["name"], m["edge"], m["start"], m["end"]) for m in drive(engine, results)]
+    assert ("m", "end", 0.0, 1.0) in edges  # not 1.2, the frame that showed it still
+    assert ("s", "start", 1.0, None) in edges

@@ -13,6 +13,7 @@ import pytest
 
 from daemon.intervals import Interval, flag_runs, runs
 from daemon.workers.analyzers import build
+from daemon.workers.analyzers.specs import FrozenOptions
 from tests.vision_clips import FPS, TRUTH, truth_clip
 from tests.vision_clips import items as clip_items
 
@@ -36,7 +37,8 @@ def analyse(clip: Path, every: int = 1) -> list[tuple[float, dict[str, Any]]]:
 
 
 def ffmpeg_log(clip: Path) -> str:
-    graph = "blackdetect=d=2:pix_th=0.10:pic_th=0.98,freezedetect=n=0.001:d=2,scdet=t=10"
+    noise = FrozenOptions().noise  # freezedetect with our analyzer's noise tolerance
+    graph = f"blackdetect=d=2:pix_th=0.10:pic_th=0.98,freezedetect=n={noise}:d=2,scdet=t=10"
     done = subprocess.run(
         [
             "ffmpeg",

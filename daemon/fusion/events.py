@@ -4,8 +4,8 @@ Fusion feeds a window's results sorted by pts once the window is published, so e
 result is judged against the latest state of every analyzer of both modalities at that
 media time. Boundaries have the resolution of items (a frame's pts, an audio chunk's
 start), refined where an analyzer reports the exact time a state began: black and
-frozen's `since`, silence's `silence_starts`/`silence_ends`, vad's
-`speech_starts`/`speech_ends`.
+frozen's `since`, motion's `still_since`, silence's `silence_starts`/`silence_ends`,
+clipping's `clipping_starts`/`clipping_ends`, vad's `speech_starts`/`speech_ends`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,29 @@ from daemon.protocol import Result
 
 EVENT_SCHEMA = 1
 HISTORY = 64  # ended events kept per stream (for summaries)
+
+
+@dataclass(frozen=True)
+class Still:
+    """`field` holds when the picture became still (none while it moves); `value` is what
+    the output reads on a still picture: a condition that turns to its verdict on that
+    value turned when the picture became still."""
+
+    field: str
+    value: object
+
+
 # (analyzer, output) -> where the analyzer says when the output's current truth began:
-# "since" (a field holding the run's start), or (starts list, ends list).
-BOUNDARY_HINTS: dict[tuple[str, str], str | tuple[str, str]] = {
+# "since" (a field holding the run's start), (starts list, ends list), or Still.
+BOUNDARY_HINTS: dict[tuple[str, str], str | tuple[str, str] | Still] = {
     ("black", "black"): "since",
     ("black", "confirmed"): "since",
     ("frozen", "frozen"): "since",
     ("frozen", "confirmed"): "since",
+    ("motion", "score"): Still("still_since", 0.0),
+    ("motion", "moving"): Still("still_since", False),
     ("silence", "silent"): ("silence_starts", "silence_ends"),
+    ("clipping", "clipping"): ("clipping_starts", "clipping_ends"),
     ("vad", "speech"): ("speech_starts", "speech_ends"),
 }
 
@@ -72,6 +87,11 @@ class _Leaf:
             since = outputs.get("since")
             if bool(value) and _number(since):
                 return min(float(since), t)  # type: ignore[arg-type]
+            return t
+        if isinstance(self.hint, Still):
+            still = result.outputs.get(self.cond.analyzer, {}).get(self.hint.field)
+            if _number(still) and self.raw == _compare(self.cond, self.hint.value):
+                return min(float(still), t)  # type: ignore[arg-type]
             return t
         reported = self.reported.get(bool(value))
         if reported is not None and reported >= self.since:  # this run's, not an older one

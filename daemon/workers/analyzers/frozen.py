@@ -6,6 +6,11 @@ most `noise` means the frame is still (`frozen`); otherwise it becomes the new
 reference. A still run is a freezedetect interval once it has lasted `duration_s`:
 `confirmed`. `since` is the reference's time, so `daemon.intervals.runs` rebuilds
 freezedetect's intervals from the per-frame outputs.
+
+`noise` defaults to 0.003, not freezedetect's 0.001: an H.264 keyframe re-quantises a
+still picture by 0.001-0.0033 (measured at 640x360, crf 18-23), which at 0.001 would
+split a frozen picture at every keyframe into runs too short to count at 5 fps; 0.003
+holds most (a noisy picture at crf 23 can reach 0.0033: raise `noise` for such sources).
 """
 
 from __future__ import annotations

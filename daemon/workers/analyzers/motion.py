@@ -23,12 +23,15 @@ class _Previous:
     seq: int
     pts: float
     frame: torch.Tensor
+    still_since: float | None  # the first frame of the still run this frame is in
 
 
 class MotionAnalyzer:
     """score: fraction of pixels whose largest channel change exceeds the threshold (0..1);
     mean_diff: mean absolute change (0..1); moving: score > min_score; boxes: regions that
-    changed. score and mean_diff are None for a stream's first frame (or after a gap)."""
+    changed; still_since: while not moving, the time of the first frame of the still run
+    (the motion stopped between the frame before it and it), else None. score and
+    mean_diff are None for a stream's first frame (or after a gap)."""
 
     name: ClassVar[str] = "motion"
     modality: ClassVar[Modality] = "video"
@@ -40,22 +43,33 @@ class MotionAnalyzer:
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
         frame = item.tensor
         prev = self._previous.get(item.stream)
-        self._previous.put(item.stream, _Previous(item.seq, item.pts, frame))
+        current = _Previous(item.seq, item.pts, frame, None)
+        self._previous.put(item.stream, current)
         if (
             prev is None
             or prev.frame.shape != frame.shape
             or not continues(prev.seq, prev.pts, item.seq, item.pts, self.options.max_gap_s)
         ):
-            return {"score": None, "mean_diff": None, "moving": False, "boxes": []}
+            return {
+                "score": None,
+                "mean_diff": None,
+                "moving": False,
+                "boxes": [],
+                "still_since": None,
+            }
         # uint8 absolute difference without widening: max - min never wraps.
         diff = torch.maximum(frame, prev.frame) - torch.minimum(frame, prev.frame)
         changed = diff.amax(dim=2) > self.options.pixel_threshold
         score = torch.count_nonzero(changed).item() / changed.numel()
+        moving = score > self.options.min_score
+        if not moving:  # still since the previous frame: the run began there at the latest
+            current.still_since = prev.still_since if prev.still_since is not None else prev.pts
         return {
             "score": round(score, 6),
             "mean_diff": round(diff.float().mean().item() / 255.0, 6),
-            "moving": score > self.options.min_score,
-            "boxes": self._boxes(changed) if score > self.options.min_score else [],
+            "moving": moving,
+            "boxes": self._boxes(changed) if moving else [],
+            "still_since": current.still_since,
         }
 
     def _boxes(self, changed: torch.Tensor) -> list[JsonValue]:
