@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--config", default="config.toml", help="read the endpoint from here")
     watch.add_argument(
+        "--shards", action="store_true", help="every shard of the config's [cluster] at once"
+    )
+    watch.add_argument(
         "--timeout", type=float, help="exit 1 after this many seconds without a record"
     )
     watch.add_argument(
@@ -98,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshots",
         metavar="DIR",
         help="write a JPEG per event here (default: the config's [snapshots] directory, else none)",
+    )
+
+    proxy = command("proxy", "forward every shard's results to one endpoint")
+    proxy.add_argument("--bind", default="tcp://127.0.0.1:7700", help="where subscribers connect")
+    proxy.add_argument(
+        "--endpoint", action="append", help="a shard's results endpoint (repeat for each)"
+    )
+    proxy.add_argument(
+        "--config", default="config.toml", help="without --endpoint: its [cluster] shards"
     )
 
     check = command("check-config", "validate a config file, every error at once")
@@ -153,11 +165,26 @@ def _run(args: argparse.Namespace) -> int:
         return analyze_command.run(args.file, args.config, args.json, args.progress, args.snapshots)
     if args.command == "check-config":
         return _check_config(args.path)
+    if args.command == "proxy":
+        return _proxy(args)
     if args.command == "keys":
         return _keys(args.directory, args.name)
     from daemon.workers.main import run
 
     return run(args)
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from daemon.publishing.proxy import run_proxy, shard_endpoints
+
+    try:
+        endpoints = args.endpoint or shard_endpoints(load_config(args.config))
+        for endpoint in [args.bind, *endpoints]:
+            check_endpoint(endpoint)
+    except (ConfigError, ValueError) as exc:
+        print(f"tandem proxy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_proxy(args.bind, endpoints)
 
 
 def _check_config(path: str) -> int:
@@ -195,7 +222,12 @@ def _watch(args: argparse.Namespace) -> int:
     from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
     from daemon.publishing.watch import Silence
 
-    endpoint = args.endpoint or _endpoint_from(args.config)
+    try:
+        endpoints = _watched(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"tandem watch: --shards: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    endpoint = ", ".join(endpoints)
     kinds = ["fused", "event"] if args.events else ["fused"]
     if args.detections:
         kinds.append("detections")
@@ -205,7 +237,7 @@ def _watch(args: argparse.Namespace) -> int:
     silence = Silence(endpoint, args.stream, args.notice_after, args.timeout)
     seen = 0
     try:
-        with Subscriber(endpoint, topics) as sub:
+        with Subscriber(endpoints, topics) as sub:
             while not silence.given_up(time.monotonic()):
                 message = next(iter(sub.messages(timeout_s=0.25)), None)
                 if message is None:
@@ -233,6 +265,15 @@ def _watch(args: argparse.Namespace) -> int:
         print(f"tandem watch: cannot subscribe to {endpoint}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_FAILED
+
+
+def _watched(args: argparse.Namespace) -> list[str]:
+    """The endpoints `watch` subscribes to: every shard's with --shards."""
+    if args.shards:
+        from daemon.publishing.proxy import shard_endpoints
+
+        return shard_endpoints(load_config(args.config))
+    return [args.endpoint or _endpoint_from(args.config)]
 
 
 def _endpoint_from(path: str) -> str:

@@ -6,6 +6,7 @@ Errors name the file, the key path and the value at fault, in one line.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -98,6 +99,8 @@ class StreamConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=600)
     stall_timeout_s: float = Field(5.0, gt=0, le=300)  # no media this long: state "stalled"
+    # With [cluster]: run this stream on this member (host:port) while it is Ready.
+    shard: str | None = None
     # Publish every analysed item's full outputs on `detections.<stream>`.
     detections: bool = True
     # Box analyzers whose boxes are tracked across frames (track ids, zones, lines).
@@ -304,6 +307,36 @@ class MetricsConfig(_Section):
     port: int = Field(9310, ge=0, le=65535)  # 0 picks a free port (it is logged)
 
 
+class ClusterConfig(_Section):
+    """Several tandemd shards sharing this config, each running the streams it owns
+    (daemon/cluster/: rendezvous hashing over the Ready members)."""
+
+    # none: one tandemd runs every stream. static: the members are `peers`. kubernetes:
+    # the Ready addresses of a headless Service's EndpointSlices.
+    membership: Literal["none", "static", "kubernetes"] = "none"
+    # This shard's member name: host:port of its metrics endpoint (which serves /healthz),
+    # as the others reach it; e.g. "${POD_IP}:9310" on Kubernetes.
+    self_address: str = Field("", alias="self")
+    peers: list[str] = Field(default_factory=list, max_length=1024)  # static: host:port each
+    probe_interval_s: float = Field(1.0, ge=0.1, le=60)  # how often membership is looked at
+    max_streams_per_shard: int = Field(0, ge=0)  # 0: no cap
+    kubernetes_service: str = "tandemd"  # the headless Service of the shards
+    kubernetes_namespace: str = ""  # empty: the pod's own (its service account's)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.membership != "none" and not self.self_address:
+            raise ValueError(f"self: required with membership = {self.membership!r}")
+        if self.membership == "static" and not self.peers:
+            raise ValueError("peers: required with membership = 'static' (host:port each)")
+        for i, member in enumerate([self.self_address, *self.peers]):
+            if member and not re.match(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$", member):
+                where = "self" if i == 0 else f"peers[{i - 1}]"
+                raise ValueError(f"{where}: {member!r} is not host:port")
+        return self
+
+
 class SnapshotsConfig(_Section):
     """A JPEG of the frame at each event's start (daemon/publishing/snapshots.py)."""
 
@@ -338,6 +371,7 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     # Event rules over both modalities (daemon/fusion/rules.py, docs/configuration.md).
     events: list[EventRule] = Field(default_factory=list, max_length=256)
 
@@ -348,6 +382,25 @@ class Config(_Section):
             if stream.id in seen:
                 raise ValueError(f"duplicate stream id {stream.id!r}")
             seen.add(stream.id)
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_members_reach_metrics(self) -> Self:
+        """Members are named by the address of their /healthz, on the metrics port."""
+        cluster = self.cluster
+        if cluster.membership == "none":
+            return self
+        if not self.metrics.enabled or self.metrics.port == 0:
+            raise ValueError(
+                "metrics: a cluster needs each shard's /healthz on a fixed port "
+                "(metrics.enabled = true, metrics.port not 0)"
+            )
+        port = cluster.self_address.rsplit(":", 1)[-1]
+        if port != str(self.metrics.port):
+            raise ValueError(
+                f"cluster.self: {cluster.self_address!r} does not end in the metrics port "
+                f"{self.metrics.port}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -119,7 +119,18 @@ def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
         "workers": workers,
         "queues": queues,
         "processes": processes,
+        "cluster": _cluster(service),
     }
+
+
+def _cluster(service: Tandemd) -> dict[str, Any] | None:
+    """With [cluster]: this shard, the Ready members it sees and who owns which stream
+    in its view (every shard computes the same from the same members)."""
+    shard = service.shard
+    if shard is None:
+        return None
+    members = sorted(shard.members) if shard.members is not None else None
+    return {"self": shard.this, "members": members, "owners": shard.owners()}
 
 
 def request(endpoint: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:

@@ -37,8 +37,11 @@ class Operations:
         self.service = service
         self.notifier = notifier if notifier is not None else Notifier(None)
         self.wedge = wedge  # a test hook (daemon/notify.py); None in production
-        # SIGHUP reloads streams from config_path (daemon/reload.py); None: no reload.
-        self.reloader = Reloader(service, config_path) if config_path else None
+        # SIGHUP reloads streams from config_path (daemon/reload.py), and a cluster's
+        # membership changes go the same way; None: neither.
+        shard = service.shard
+        wanted = config_path is not None or shard is not None
+        self.reloader = Reloader(service, config_path, shard) if wanted else None
         self.rates = start_control(service)  # `tandem status` (daemon/control.py)
         self._flow_sampled = float("-inf")
         self.health = Health()  # what /healthz and /readyz answer (daemon/httpd.py)
@@ -70,6 +73,7 @@ class Operations:
             self.wedge.maybe_wedge()
         if self.reloader is not None and not service.stop_requested:
             self._reload_tick(self.reloader, now)
+            self._membership_tick(self.reloader)
         if now - self._flow_sampled >= FLOW_SAMPLE_S:
             sample_flow(service.metrics, service.dispatcher, service.hub)
             self._flow_sampled = now
@@ -94,6 +98,12 @@ class Operations:
             self.notifier.reloaded(self._reload_done)
             self._reload_done = None
 
+    def _membership_tick(self, reloader: Reloader) -> None:
+        """The cluster's Ready members changed: this shard's streams follow."""
+        shard = self.service.shard
+        if shard is not None and (share := shard.changed()) is not None:
+            reloader.apply(share, "membership changed")
+
     def healthy(self) -> bool:
         """The loop is turning (we are in it) and no local worker has exhausted its
         restart budget: otherwise systemd's watchdog restarts tandemd and its workers."""
@@ -114,6 +124,8 @@ class Operations:
                 missing.append(f"{have} of {wanted} local {kind} workers registered")
         if not service.ingest_started:
             missing.append(f"{len(service.config.streams)} streams not started yet")
+        if service.shard is not None and service.shard.members is None:
+            missing.append("cluster membership not known yet")
         return tuple(missing)
 
     def stopping(self) -> None:

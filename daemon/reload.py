@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from daemon.config import Config, ConfigError, StreamConfig, load_config
 
 if TYPE_CHECKING:
+    from daemon.cluster.shard import Shard
     from daemon.service import Tandemd
 
 log = logging.getLogger("reload")
@@ -67,7 +68,8 @@ class Reloader:
     """Acts on SIGHUP from tandemd's main loop (the handler only sets `requested`)."""
 
     service: Tandemd
-    path: str
+    path: str | None  # None: no file to reload (membership changes still apply)
+    shard: Shard | None = None  # with [cluster]: only this shard's streams run
     requested: bool = False
     removing: dict[str, float] = field(default_factory=dict)  # stream -> deadline
     pending: dict[str, StreamConfig] = field(default_factory=dict)  # add once removed
@@ -88,6 +90,8 @@ class Reloader:
 
     def reload(self) -> str | None:
         """Read the file and apply it; the error when it is refused."""
+        if self.path is None:
+            return "tandemd was started without a config file: nothing to reload"
         try:
             new = load_config(self.path)
         except ConfigError as exc:
@@ -95,7 +99,8 @@ class Reloader:
             log.error("reload rejected, running config kept: %s", errors)
             return errors
         old = self.service.config
-        diff = diff_streams(self._target(), new)
+        if self.shard is not None:
+            new = self.shard.set_full(new)  # this shard's share of the new streams
         for section in restart_only_changes(old, new):
             log.warning("reload: [%s] changed; it takes effect at the next restart", section)
         if old.log.format != new.log.format:
@@ -103,15 +108,21 @@ class Reloader:
         # Streams change one by one as they start and stop; [log] applies now; the other
         # sections stay as they are running.
         self.service.set_log(new.log)
+        self.apply(new, f"reloaded {self.path}")
+        return None
+
+    def apply(self, target: Config, why: str) -> None:
+        """Start, stop and restart streams so that `target`'s streams run: a reloaded
+        config, or this shard's share after the cluster's members changed."""
+        diff = diff_streams(self._target(), target)
         self._apply(diff)
         log.info(
-            "reloaded %s: %d streams added, %d removed, %d changed",
-            self.path,
+            "%s: %d streams added, %d removed, %d changed",
+            why,
             len(diff.added),
             len(diff.removed),
             len(diff.changed),
         )
-        return None
 
     def _target(self) -> Config:
         """The streams as they will be once removals in progress finish: a reload during

@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from zmq.auth.thread import ThreadAuthenticator
 
 from daemon.children import Children
+from daemon.cluster.providers import membership_for
+from daemon.cluster.shard import Shard
 from daemon.config import Config, LogConfig, StreamConfig
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
@@ -66,6 +68,11 @@ class Tandemd:
         wedge: WedgeHook | None = None,
         config_path: str | None = None,
     ) -> None:
+        # With [cluster], this shard runs only the streams it owns: none until its
+        # membership has looked at the others (daemon/cluster/shard.py).
+        self.shard = _shard(config)
+        if self.shard is not None:
+            config = self.shard.owned()
         self.config = config
         self.metrics = Metrics(registry if registry is not None else CollectorRegistry())
         self.stop_requested = False
@@ -410,6 +417,8 @@ class Tandemd:
         if self.authenticator is not None:
             self.authenticator.stop()
         self.ops.close()  # the control socket, before the context ends
+        if self.shard is not None:
+            self.shard.close()
         self.ctx.term()
         log.info("stopped")
 
@@ -427,3 +436,8 @@ class Tandemd:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not done():
             self._turn(poller)
+
+
+def _shard(config: Config) -> Shard | None:
+    membership = membership_for(config.cluster, config.metrics.port)
+    return Shard(config, membership) if membership is not None else None

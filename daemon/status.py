@@ -121,4 +121,16 @@ def render(s: dict[str, Any]) -> str:
     down = [p["name"] for p in s["processes"] if p["given_up"]]
     if down:
         lines.append(f"left down after too many restarts: {', '.join(down)}")
-    return "\n".join(lines)
+    return "\n".join(lines + _cluster_lines(s.get("cluster")))
+
+
+def _cluster_lines(cluster: dict[str, Any] | None) -> list[str]:
+    if cluster is None:
+        return []
+    members = cluster["members"]
+    seen = ", ".join(members) if members is not None else "not known yet"
+    lines = ["", f"shard {cluster['self']}; members ready: {seen}", f"{'STREAM':<20} OWNER"]
+    for stream, owner in sorted(cluster["owners"].items()):
+        mark = "  (this shard)" if owner == cluster["self"] else ""
+        lines.append(f"{stream:<20} {owner or '-'}{mark}")
+    return lines

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +118,10 @@ def typed(message: dict[str, Any]) -> Message | None:
 
 
 class Subscriber:
-    def __init__(self, endpoint: str, topics: list[str] | None = None) -> None:
+    """`endpoint`: one tandemd's publish endpoint, or a list: every shard of a cluster
+    (one socket connected to all; each message comes from one of them)."""
+
+    def __init__(self, endpoint: str | Sequence[str], topics: list[str] | None = None) -> None:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -127,7 +130,8 @@ class Subscriber:
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
         for topic in topics or [""]:
             self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self.sock.connect(endpoint)
+        for one in [endpoint] if isinstance(endpoint, str) else endpoint:
+            self.sock.connect(one)
 
     def __enter__(self) -> Subscriber:
         return self
