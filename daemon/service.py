@@ -21,6 +21,7 @@ import zmq
 from prometheus_client import CollectorRegistry
 from zmq.auth.thread import ThreadAuthenticator
 
+from daemon import protocol
 from daemon.children import Children
 from daemon.cluster.providers import membership_for
 from daemon.cluster.shard import Shard
@@ -54,6 +55,8 @@ LOOP_TICK_MS = 20
 # is published, and a child's exit noticed, at most this much later.
 SCAN_S = 0.02
 WORKER_READY_TIMEOUT_S = 30.0
+# An ingest process silent this long (its stats come every 0.5 s) is wedged: killed.
+INGEST_LIVENESS_S = 5.0
 INGEST_STOP_GRACE_S = 1.5
 DRAIN_BUDGET_S = 4.0
 WORKER_STOP_GRACE_S = 2.0
@@ -301,7 +304,31 @@ class Tandemd:
             if child.name.startswith("worker-"):
                 # A local worker that exited is dead now: no need to wait for heartbeats.
                 self.dispatcher.forget_child(child.name)
+            elif child.name.startswith("ingest-"):
+                self._ingest_exited(child.name.removeprefix("ingest-"), child.exit_code)
+        for stream in self.hub.silent(now, INGEST_LIVENESS_S):
+            # Wedged (stopped, deadlocked): killed, and restarted as a crash would be.
+            self.hub.links[stream].last_heard = now
+            self.children.kill(ingest_child(stream))
         self.pipeline.publish_due(now)
+
+    def _ingest_exited(self, stream: str, code: int | None) -> None:
+        """An ingest process gone without saying its stream ended (killed, crashed): a
+        live one restarts and its timeline goes on; a file's stream ends, failed, so its
+        windows and status go out instead of waiting for it forever."""
+        link = self.hub.links.get(stream)
+        state = self.pipeline.streams.get(stream)
+        if link is None or link.ended is not None or state is None or state.live:
+            return
+        if code == -signal.SIGTERM:
+            return  # tandemd asked it to stop (shutdown, reload): not a failure
+        error = f"stream {stream!r}: its ingest process exited with code {code}"
+        log.error("%s", error)
+        link.ended = "error"
+        end = protocol.IngestEnd(
+            v=protocol.PROTOCOL_VERSION, stream=stream, reason="error", error=error
+        )
+        self.pipeline.on_end(stream, end)
 
     def _maybe_start_ingest(self) -> None:
         if self._ingest_started:

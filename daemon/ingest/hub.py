@@ -48,6 +48,7 @@ class IngestLink:
     drops: dict[str, int] = field(default_factory=dict)
     ended: str | None = None
     fps: float | None = None  # analysis fps tandemd asked for; None: the configured one
+    last_heard: float = 0.0  # monotonic: its stats come every 0.5 s while its loop turns
 
 
 class IngestHub:
@@ -110,6 +111,15 @@ class IngestHub:
                 self._send_failed,
             )
 
+    def silent(self, now: float, limit_s: float) -> list[str]:
+        """Connected streams whose ingest process said nothing for `limit_s`: its main
+        loop sends stats twice a second whatever its source does, so it is wedged."""
+        return [
+            link.stream
+            for link in self.links.values()
+            if link.identity is not None and link.ended is None and now - link.last_heard > limit_s
+        ]
+
     def connected(self, stream: str) -> bool:
         """The stream's ingest process said hello (so it can be asked to stop)."""
         link = self.links.get(stream)
@@ -151,6 +161,7 @@ class IngestHub:
     def _on_message(
         self, link: IngestLink, identity: bytes, msg: protocol.Message, payloads: list[zmq.Frame]
     ) -> None:
+        link.last_heard = time.monotonic()
         if isinstance(msg, protocol.VideoItem | protocol.AudioItem):
             link.held += 1
             self.metrics.items_received.labels(link.stream, msg.type).inc()
