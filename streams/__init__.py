@@ -12,7 +12,7 @@ from streams.live import Finished, Interrupted, Opened, run_stream
 from streams.redact import redact
 from streams.sampling import AnalysisRate
 from streams.source import Source, open_source
-from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
+from streams.types import AudioChunk, MediaItem, SourceSpec, SourceStats, VideoFrame
 
 __all__ = [
     "STATES",
@@ -22,6 +22,7 @@ __all__ = [
     "Health",
     "IllegalTransitionError",
     "Interrupted",
+    "MediaItem",
     "Opened",
     "Source",
     "SourceError",

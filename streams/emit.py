@@ -12,10 +12,9 @@ from av.video.reformatter import VideoReformatter
 
 from streams.audio import AudioChunker
 from streams.sampling import AnalysisRate, FpsSampler
-from streams.types import AudioChunk, SourceSpec, SourceStats, VideoFrame
+from streams.types import AudioChunk, MediaItem, SourceSpec, SourceStats, VideoFrame
 
 log = logging.getLogger("streams")
-Item = VideoFrame | AudioChunk
 
 
 class Emitter:
@@ -41,19 +40,19 @@ class Emitter:
         self._input: tuple[int, int, str] | None = None
         self._size = (spec.width, spec.height)
 
-    def video(self, frame: av.VideoFrame, t: float) -> Iterator[Item]:
+    def video(self, frame: av.VideoFrame, t: float) -> Iterator[MediaItem]:
         self.stats.video_frames_decoded += 1
         if self.sampler.keep(t):  # frames the analysis rate skips are never converted
             yield self._paced(self._video_item(frame, t))
 
-    def audio(self, frame: av.AudioFrame, t: float) -> Iterator[Item]:
+    def audio(self, frame: av.AudioFrame, t: float) -> Iterator[MediaItem]:
         self.stats.audio_frames_decoded += 1
         self.chunker.sender_offset = self.sender_offset
         for chunk in self.chunker.push(frame, t):
             self.stats.audio_chunks += 1
             yield self._paced(chunk)
 
-    def flush(self) -> Iterator[Item]:
+    def flush(self) -> Iterator[MediaItem]:
         for chunk in self.chunker.flush():
             self.stats.audio_chunks += 1
             yield self._paced(chunk)
@@ -94,7 +93,7 @@ class Emitter:
         self._size = fit(frame.width, frame.height, self.spec)
         return self._size
 
-    def _paced(self, item: Item) -> Item:
+    def _paced(self, item: MediaItem) -> MediaItem:
         """Realtime pacing: release an item when a live source would have it complete
         (a frame at its time, a chunk at its end), and stamp capture time then."""
         if self.spec.pace != "realtime":

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from streams.decode import SourceError
-from streams.emit import Emitter, Item
+from streams.emit import Emitter
 from streams.sampling import AnalysisRate
 from streams.source import Source
 from streams.timeline import MediaClock
-from streams.types import SourceSpec, SourceStats
+from streams.types import MediaItem, SourceSpec, SourceStats
 
 log = logging.getLogger("streams")
 
@@ -76,7 +76,7 @@ def run_stream(
     stats: SourceStats,
     stop: threading.Event,
     rate: AnalysisRate | None = None,
-) -> Iterator[Item | Event]:
+) -> Iterator[MediaItem | Event]:
     """Every session of the stream until it finishes or `stop` is set. `rate`, when
     given, is the analysis fps, which the caller may change while this runs."""
     clock, emitter = MediaClock(), Emitter(spec, stats, rate)

@@ -13,16 +13,16 @@ import av
 import av.container
 
 from streams.decode import SourceError, configure_video, open_container
-from streams.emit import Emitter, Item
+from streams.emit import Emitter
 from streams.relay import Relay, can_relay
 from streams.timeline import MediaClock
-from streams.types import SourceSpec, SourceStats
+from streams.types import MediaItem, SourceSpec, SourceStats
 
 log = logging.getLogger("streams")
 __all__ = ["Source", "SourceError", "open_source"]
 
 
-def open_source(spec: SourceSpec, stats: SourceStats | None = None) -> Iterator[Item]:
+def open_source(spec: SourceSpec, stats: SourceStats | None = None) -> Iterator[MediaItem]:
     """Open the source and yield its items until it ends (see `Source`)."""
     with Source(spec, stats) as source:
         yield from source.items()
@@ -111,7 +111,7 @@ class Source:
             self.clock.set_origin(feed.group, feed.origin)
         self.emitter.restart_pacing()
 
-    def items(self) -> Iterator[Item]:
+    def items(self) -> Iterator[MediaItem]:
         """Decode the session to its end. The emitter's partial audio is not flushed:
         the next session of a live stream continues it."""
         if not self._feeds:
@@ -161,7 +161,7 @@ class Source:
                 log.warning("stream %r (%s): cannot seek: %s", self.spec.stream_id, url, exc)
         return _Feed(group, url, container, vstream, astream, start + offset, relay)
 
-    def _frame(self, feed: _Feed, frame: object) -> Iterator[Item]:
+    def _frame(self, feed: _Feed, frame: object) -> Iterator[MediaItem]:
         if not isinstance(frame, av.VideoFrame | av.AudioFrame):
             return
         source_s = frame.time

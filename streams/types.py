@@ -77,6 +77,10 @@ class AudioChunk:
         return len(self.samples) / self.sample_rate
 
 
+# What leaves the ingest stage: one sampled video frame or one audio chunk.
+MediaItem = VideoFrame | AudioChunk
+
+
 @dataclass(slots=True)
 class SourceStats:
     """Cumulative counters of one source, read by whoever runs it."""

@@ -18,11 +18,10 @@ import zmq
 from daemon import protocol
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
-from streams import AnalysisRate, AudioChunk, SourceStats, Transition, VideoFrame, redact
+from streams import AnalysisRate, AudioChunk, MediaItem, SourceStats, Transition, VideoFrame, redact
 
 log = logging.getLogger("ingest")
 
-Item = VideoFrame | AudioChunk
 STATS_INTERVAL_S = 0.5
 
 
@@ -79,7 +78,7 @@ class IngestSender:
             )
         )
 
-    def put(self, item: Item) -> None:
+    def put(self, item: MediaItem) -> None:
         """Queue one item; blocks a file stream while the ring is full."""
         ring: deque[VideoFrame] | deque[AudioChunk] = (
             self._video if isinstance(item, VideoFrame) else self._audio
@@ -140,7 +139,7 @@ class IngestSender:
     def close(self) -> None:
         self.sock.close()
 
-    def _next_item(self) -> Item:
+    def _next_item(self) -> MediaItem:
         # Oldest media time first, so audio and video reach tandemd interleaved.
         if not self._audio:
             return self._video.popleft()
@@ -150,7 +149,7 @@ class IngestSender:
             return self._audio.popleft()
         return self._video.popleft()
 
-    def _send_item(self, item: Item) -> None:
+    def _send_item(self, item: MediaItem) -> None:
         header: protocol.VideoItem | protocol.AudioItem
         if isinstance(item, VideoFrame):
             h, w, c = item.image.shape
@@ -196,7 +195,7 @@ class IngestSender:
             log.info("analysis fps of %s set to %g by tandemd", self.stream_id, msg.fps)
             self.rate.fps = msg.fps
 
-    def _count_drop(self, item: Item, reason: str) -> None:
+    def _count_drop(self, item: MediaItem, reason: str) -> None:
         key = f"{'video' if isinstance(item, VideoFrame) else 'audio'}:{reason}"
         self.drops[key] = self.drops.get(key, 0) + 1
 
