@@ -104,13 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     proxy = command("proxy", "forward every shard's results to one endpoint")
-    proxy.add_argument("--bind", default="tcp://127.0.0.1:7700", help="where subscribers connect")
+    proxy.add_argument("--bind", default="tcp://127.0.0.1:7700", help="for subscribers")
     proxy.add_argument(
         "--endpoint", action="append", help="a shard's results endpoint (repeat for each)"
     )
-    proxy.add_argument(
-        "--config", default="config.toml", help="without --endpoint: its [cluster] shards"
-    )
+    proxy.add_argument("--config", default="config.toml", help="no --endpoint: its shards")
 
     check = command("check-config", "validate a config file, every error at once")
     check.add_argument("path", help="the TOML config file")

@@ -101,7 +101,11 @@ class Operations:
     def _membership_tick(self, reloader: Reloader) -> None:
         """The cluster's Ready members changed: this shard's streams follow."""
         shard = self.service.shard
-        if shard is not None and (share := shard.changed()) is not None:
+        # Not before its own workers are ready: at a cold start every shard would
+        # otherwise see no peer ready yet and take every stream for a few seconds.
+        if shard is None or not self.service.ingest_started:
+            return
+        if (share := shard.changed()) is not None:
             reloader.apply(share, "membership changed")
 
     def healthy(self) -> bool:

@@ -189,7 +189,8 @@ def test_tandemd_help_lists_its_exit_codes() -> None:
 def test_every_subcommand_and_option_has_help_with_defaults_shown() -> None:
     parser = build_parser()
     [sub] = [a for a in parser._actions if a.dest == "command"]
-    assert set(sub.choices) == {"watch", "status", "analyze", "check-config", "keys", "worker"}
+    commands = {"watch", "status", "analyze", "check-config", "keys", "worker", "proxy"}
+    assert set(sub.choices) == commands
     helped = {a.dest for a in sub._choices_actions if a.help}
     assert helped == set(sub.choices)
     for name, command in sub.choices.items():

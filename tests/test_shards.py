@@ -104,8 +104,12 @@ class Heard:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for name, sub in self.subs.items():
+                # records() goes on while messages keep coming: bounded by the turn.
+                turn = time.monotonic() + 0.05
                 for _, record in sub.records(timeout_s=0.02):
                     self.times.setdefault((record["stream"], name), []).append(time.monotonic())
+                    if time.monotonic() > turn:
+                        break
 
     def owners_since(self, t: float) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {s: set() for s in STREAMS}
@@ -199,8 +203,10 @@ def _proxy_forwards_every_shard(shards: list[Shard]) -> None:
         seen: set[str] = set()
         with Subscriber(bind, ["fused."]) as sub:
             deadline = time.monotonic() + 15
-            while seen != set(STREAMS) and time.monotonic() < deadline:
-                seen |= {r["stream"] for _, r in sub.records(timeout_s=0.5)}
+            for _, record in sub.records(timeout_s=1.0):
+                seen.add(record["stream"])
+                if seen == set(STREAMS) or time.monotonic() > deadline:
+                    break
         assert seen == set(STREAMS)
     finally:
         proxy.terminate()
