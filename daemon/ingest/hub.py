@@ -75,6 +75,10 @@ class IngestHub:
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         # An unroutable peer is an error to count, not a message silently dropped.
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # A stream's identity is its id: a restarted ingest process (or one that
+        # reconnected) takes the route over, even before the old connection is reaped;
+        # without this ZeroMQ ignores the newcomer and the stream stalls.
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self.sock.bind(endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
