@@ -344,7 +344,7 @@ class Pipeline:
             snapshot = self.snapshots.take(message) if self.snapshots is not None else None
             self.publisher.publish("event", stream, message)
             if snapshot is not None:
-                self.publisher.publish_with_payload("snapshot", stream, *snapshot)
+                self.publisher.publish("snapshot", stream, *snapshot)
             rule = self._rules.get(message["name"])
             if message["edge"] == "start" and rule is not None and rule.actions:
                 self.cascades.on_event_start(stream, rule.name, list(rule.actions))

@@ -27,30 +27,26 @@ class Publisher:
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.dropped = dropped  # tandem_publish_dropped_total{kind, reason}
 
-    def publish(self, kind: str, stream: str, record: dict[str, Any] | msgspec.Struct) -> bool:
-        """Send one record (a dict, or a typed record of daemon.publishing.records); False
-        when it was dropped (and counted)."""
+    def publish(
+        self,
+        kind: str,
+        stream: str,
+        record: dict[str, Any] | msgspec.Struct,
+        payload: bytes | None = None,
+    ) -> bool:
+        """Send one record (a dict, or a typed record of daemon.publishing.records) as
+        `[topic, json]`, or `[topic, json, payload]` with raw bytes (a snapshot's JPEG);
+        False when it was dropped (and counted)."""
         try:
             body = _encode(record)
         except (TypeError, ValueError, msgspec.EncodeError):
             log.warning("%s.%s: a record that is not valid JSON was dropped", kind, stream)
             return self._drop(kind, "unencodable")
+        frames = [f"{kind}.{stream}".encode(), body]
+        if payload is not None:
+            frames.append(payload)
         try:
-            self.sock.send_multipart([f"{kind}.{stream}".encode(), body], zmq.NOBLOCK)
-        except zmq.Again:
-            return self._drop(kind, "would_block")
-        return True
-
-    def publish_with_payload(
-        self, kind: str, stream: str, header: dict[str, Any], payload: bytes
-    ) -> bool:
-        """`[topic, header JSON, payload]`: a record with raw bytes (a snapshot's JPEG)."""
-        try:
-            body = _encode(header)
-        except (TypeError, ValueError):
-            return self._drop(kind, "unencodable")
-        try:
-            self.sock.send_multipart([f"{kind}.{stream}".encode(), body, payload], zmq.NOBLOCK)
+            self.sock.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
             return self._drop(kind, "would_block")
         return True
