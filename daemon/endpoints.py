@@ -22,6 +22,14 @@ HANDSHAKE_FAILURES = {
 }
 
 
+def zmq_size_cap(max_message_bytes: int) -> int:
+    """ZeroMQ's own message cap, set above tandem's: a message between the two reaches
+    tandemd, which refuses it and counts it once as `size`. Past ZeroMQ's cap libzmq
+    closes the connection and its monitor says only "disconnected", so such a message
+    could not be told from a peer leaving; the margin bounds what one costs in memory."""
+    return 2 * max_message_bytes
+
+
 def bind_server(
     ctx: zmq.Context[zmq.Socket[bytes]],
     kind: int,
@@ -36,7 +44,7 @@ def bind_server(
     for option, value in (options or {}).items():
         sock.setsockopt(option, value)
     if max_bytes is not None:
-        sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+        sock.setsockopt(zmq.MAXMSGSIZE, zmq_size_cap(max_bytes))
     if kind == zmq.ROUTER:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     try:
@@ -89,7 +97,7 @@ class HandshakeMonitor:
         while self.sock.poll(0, zmq.POLLIN):
             event = recv_monitor_message(self.sock)
             if event["event"] == zmq.EVENT_DISCONNECTED:
-                # Includes ZeroMQ closing a peer that sent more than max_message_bytes.
+                # Includes ZeroMQ closing a peer that sent over twice max_message_bytes.
                 self.metrics.disconnects.labels(self.name).inc()
                 continue
             reason = HANDSHAKE_FAILURES.get(zmq.Event(event["event"]), "handshake")

@@ -100,7 +100,7 @@ class Metrics:
         self.disconnects = Counter(
             "tandem_peer_disconnects_total",
             "Peer connections closed, by socket (ZeroMQ also closes a peer that sends a "
-            "message over max_message_bytes).",
+            "message part over twice max_message_bytes).",
             ["socket"],
             registry=registry,
         )

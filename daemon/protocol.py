@@ -297,10 +297,13 @@ def encode_value(value: Any) -> bytes:
     return _ENCODER.encode(value)
 
 
-def decode(frames: list[Any]) -> tuple[Message, list[Any]]:
-    """Validate `[header, payload...]` (bytes or zmq.Frame); return the message and payloads."""
+def decode(frames: list[Any], max_bytes: int | None = None) -> tuple[Message, list[Any]]:
+    """Validate `[header, payload...]` (bytes or zmq.Frame); return the message and payloads.
+    A part over `max_bytes` is refused as `size` before anything is parsed."""
     if not frames:
         raise ProtocolError("malformed", "empty message")
+    if max_bytes is not None:
+        _check_part_sizes(frames, max_bytes)
     header = _as_bytes(frames[0])
     try:
         msg = _DECODER.decode(header)
@@ -316,6 +319,14 @@ def decode(frames: list[Any]) -> tuple[Message, list[Any]]:
     payloads = frames[1:]
     _check_payload(msg, payloads)
     return msg, payloads
+
+
+def _check_part_sizes(frames: list[Any], max_bytes: int) -> None:
+    for part in frames:
+        if len(part) > max_bytes:
+            raise ProtocolError(
+                "size", f"a message part of {len(part)} bytes, over max_message_bytes {max_bytes}"
+            )
 
 
 def _check_version(version: object) -> None:

@@ -177,6 +177,7 @@ class Tandemd:
             on_released=self.pipeline.on_released,
             on_lost=self.pipeline.on_lost,
             on_dead_child=self.children.kill,
+            max_message_bytes=cfg.max_message_bytes,
         )
 
     def _bind_hub(self) -> IngestHub:

@@ -70,6 +70,17 @@ def test_bad_messages_are_refused_with_a_reason(frames: list[bytes], reason: str
     assert err.value.reason == reason
 
 
+def test_a_part_over_max_bytes_is_refused_as_size_before_it_is_parsed() -> None:
+    header = video_header(shape=[10, 10, 3])
+    payload = bytes(300)
+    assert protocol.decode([header, payload], max_bytes=300)[1] == [payload]
+    for frames in ([header, bytes(301)], [b"x" * 301]):  # the header is bounded too
+        with pytest.raises(ProtocolError) as err:
+            protocol.decode(frames, max_bytes=300)
+        assert err.value.reason == "size"
+        assert "over max_message_bytes 300" in str(err.value)
+
+
 def test_version_error_names_both_versions() -> None:
     with pytest.raises(ProtocolError) as err:
         protocol.decode([json.dumps({"v": 0, "type": "register"}).encode()])

@@ -45,8 +45,10 @@ class Dispatcher:
         on_released: Callable[[Held], None],
         on_lost: Callable[[Held, str], None],
         on_dead_child: Callable[[str], None] = lambda child: None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.sock = sock
+        self.max_message_bytes = max_message_bytes
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.metrics = metrics
         self.heartbeat_s = heartbeat_ms / 1000
@@ -84,7 +86,7 @@ class Dispatcher:
         for frames in waiting(self.sock):
             identity = frames[0].bytes
             try:
-                msg, _ = protocol.decode(frames[1:])
+                msg, _ = protocol.decode(frames[1:], self.max_message_bytes)
             except protocol.ProtocolError as exc:
                 self._reject(identity, exc)
                 continue

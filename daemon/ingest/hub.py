@@ -16,7 +16,7 @@ import zmq
 
 from daemon import protocol
 from daemon.dispatch.peers import Held
-from daemon.endpoints import send_to_peer
+from daemon.endpoints import send_to_peer, zmq_size_cap
 from daemon.inbox import waiting
 from daemon.logs import RATE_LIMITED
 from daemon.metrics import Metrics
@@ -64,6 +64,7 @@ class IngestHub:
         on_state: Callable[[protocol.IngestState], None],
     ) -> None:
         self.metrics = metrics
+        self.max_message_bytes = max_message_bytes
         self.links: dict[str, IngestLink] = {}
         self.on_hello = on_hello
         self.on_item = on_item
@@ -72,7 +73,7 @@ class IngestHub:
         self._send_failed = lambda reason: metrics.send_failures.labels("ingest", reason).inc()
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, zmq_size_cap(max_message_bytes))
         # An unroutable peer is an error to count, not a message silently dropped.
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # A stream's identity is its id: a restarted ingest process (or one that
@@ -148,7 +149,7 @@ class IngestHub:
             identity = frames[0].bytes
             link = self.links.get(identity.decode(errors="replace"))
             try:
-                msg, payloads = protocol.decode(frames[1:])
+                msg, payloads = protocol.decode(frames[1:], self.max_message_bytes)
                 if link is None or getattr(msg, "stream", link.stream) != link.stream:
                     raise protocol.ProtocolError("unknown_stream", f"from {identity!r}")
             except protocol.ProtocolError as exc:
