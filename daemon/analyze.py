@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from prometheus_client import CollectorRegistry
 
 from daemon.config import ConfigError, parse_config
 from daemon.publishing.format import digest_line, event_line
@@ -122,14 +123,15 @@ def run(
 
     setup_logging("warning", "tandem-analyze")
     logging.getLogger().setLevel(logging.WARNING)
+    registry = CollectorRegistry()
     try:
-        service = Tandemd(config)
+        service = Tandemd(config, registry)
     except StartupError as exc:
         print(f"tandem: {exc}", file=sys.stderr)
         return EXIT_FAILED
     stream = config.streams[0].id
     collector = _Collector(
-        service.publisher.endpoint,
+        service.results_endpoint,
         stream,
         as_json,
         service.request_stop,
@@ -142,7 +144,8 @@ def run(
         collector.finished.set()
         collector.join(5)
         shutil.rmtree(config.runtime_dir, ignore_errors=True)
-    summary = _summary(service, stream, collector)
+    [view] = [s for s in service.snapshot().streams if s.id == stream]
+    summary = _summary(registry, view.av_offset, stream, collector)
     print(json.dumps(summary) if as_json else _summary_text(summary))
     if collector.final is None or collector.final["state"] != "ended":
         detail = collector.final["detail"] if collector.final else "no end of stream seen"
@@ -191,8 +194,12 @@ def _config(
     return parse_config(raw, source=str(source))
 
 
-def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]:
-    registry = service.metrics.registry
+def _summary(
+    registry: CollectorRegistry,
+    av_offset: dict[str, Any] | None,
+    stream: str,
+    collector: _Collector,
+) -> dict[str, Any]:
     decode_errors = registry.get_sample_value("tandem_decode_errors_total", {"stream": stream})
     corrupt = registry.get_sample_value("tandem_corrupt_packets_total", {"stream": stream})
     counts: dict[str, int] = {}
@@ -210,7 +217,7 @@ def _summary(service: Any, stream: str, collector: _Collector) -> dict[str, Any]
         "decode_errors": int(decode_errors or 0),
         "corrupt_packets": int(corrupt or 0),
         "events": counts,
-        "av_offset": service.pipeline.streams[stream].fuser.sync.estimate(),
+        "av_offset": av_offset,
         "state": collector.final["state"] if collector.final else None,
     } | _scene_summary(records, collector.events)
 

@@ -7,15 +7,16 @@ The answer only reads state; the socket is polled from tandemd's main loop.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from prometheus_client.metrics import MetricWrapperBase
 
+from daemon.metrics import Metrics
 from daemon.publishing.control import ask
-from daemon.vocabulary import KINDS
+from daemon.snapshot import ServiceSnapshot
 
 if TYPE_CHECKING:
     from daemon.service import Tandemd
@@ -27,8 +28,9 @@ RATE_WINDOW_S = 10.0  # rates in `status` are averages over about this long
 class Rates:
     """Per-stream rates of counters in tandemd's registry, sampled about once a second."""
 
-    def __init__(self, service: Tandemd) -> None:
-        self.service = service
+    def __init__(self, metrics: Metrics, stream_ids: Callable[[], list[str]]) -> None:
+        self.metrics = metrics
+        self.stream_ids = stream_ids
         self.samples: deque[tuple[float, dict[str, dict[str, float]]]] = deque()
 
     def tick(self, now: float) -> None:
@@ -48,9 +50,8 @@ class Rates:
     def _counts(self) -> dict[str, dict[str, float]]:
         """Reads the two counters alone: collecting the whole registry costs about half a
         millisecond per stream, a stall of tandemd's loop every second."""
-        metrics = self.service.metrics
-        out: dict[str, dict[str, float]] = {s.id: {} for s in self.service.config.streams}
-        for name, labels, value in _samples(metrics.items_received, metrics.fused):
+        out: dict[str, dict[str, float]] = {stream: {} for stream in self.stream_ids()}
+        for name, labels, value in _samples(self.metrics.items_received, self.metrics.fused):
             if not name.endswith("_total") or labels["stream"] not in out:
                 continue  # counters also carry a `_created` sample
             key = "records" if name == "tandem_fused_records_total" else f"{labels['modality']}_in"
@@ -67,70 +68,13 @@ def _samples(*metrics: MetricWrapperBase) -> list[tuple[str, dict[str, str], flo
     ]
 
 
-def status(service: Tandemd, rates: Rates) -> dict[str, Any]:
-    """What `tandem status` shows: streams, workers, queues, local processes, rates."""
-    now = time.monotonic()
-    states = {
-        labels["stream"]: labels["state"]
-        for _, labels, value in _samples(service.metrics.stream_state)
-        if value == 1
-    }
-    streams = []
-    for s in service.config.streams:
-        kept = service.pipeline.streams.get(s.id)  # None for a moment while reloaded
-        record = kept.last_record if kept is not None else None
-        streams.append(
-            {
-                "id": s.id,
-                "mode": s.mode,
-                "state": states.get(s.id, "unknown"),
-                "rates": rates.per_second(s.id),
-                "latency_s": record.get("latency_s") if record else None,
-                # What cascades changed for now: the fps asked for, on-demand analyzers on.
-                "requested_fps": kept.requested_fps if kept is not None else None,
-                "analyzers_on": sorted(kept.requested_analyzers) if kept is not None else [],
-            }
-        )
-    workers = [
-        {
-            "name": p.name,
-            "kind": p.kind,
-            "capacity": p.capacity,
-            "inflight": len(p.inflight),
-            "analyzers": p.analyzers,
-            "last_heard_s": round(now - p.last_heard, 3),
-        }
-        for p in service.dispatcher.peers.values()
-    ]
-    processes = [
-        {"name": c.name, "pid": c.last_pid, "alive": c.proc is not None, "given_up": c.given_up}
-        for c in service.children.children.values()
-    ]
-    queues = {
-        k: {"queued": service.dispatcher.queued(k), "inflight": service.dispatcher.inflight(k)}
-        for k in KINDS
-    }
-    return {
-        "pid": os.getpid(),
-        "uptime_s": round(now - service.started_at, 3),
-        "ready": service.ingest_started,
-        "healthy": service.ops.healthy(),
-        "streams": streams,
-        "workers": workers,
-        "queues": queues,
-        "processes": processes,
-        "cluster": _cluster(service),
-    }
-
-
-def _cluster(service: Tandemd) -> dict[str, Any] | None:
-    """With [cluster]: this shard, the Ready members it sees and who owns which stream
-    in its view (every shard computes the same from the same members)."""
-    shard = service.shard
-    if shard is None:
-        return None
-    members = sorted(shard.members) if shard.members is not None else None
-    return {"self": shard.this, "members": members, "owners": shard.owners()}
+def status(snapshot: ServiceSnapshot, rates: Rates) -> dict[str, Any]:
+    """What `tandem status` shows: the service's snapshot, each stream with its rates."""
+    answer: dict[str, Any] = msgspec.to_builtins(snapshot)
+    for stream in answer["streams"]:
+        stream["rates"] = rates.per_second(stream["id"])
+        del stream["av_offset"]  # the analyze summary's; status shows latency
+    return answer
 
 
 def request(endpoint: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
@@ -145,6 +89,6 @@ def control_endpoint(runtime_dir: str, endpoint: str) -> str:
 
 def start_control(service: Tandemd) -> Rates:
     """Answer `status` on tandemd's control socket (bound by the service)."""
-    rates = Rates(service)
-    service.control.handle("status", lambda _request: status(service, rates))
+    rates = Rates(service.metrics, lambda: [s.id for s in service.config.streams])
+    service.control.handle("status", lambda _request: status(service.snapshot(), rates))
     return rates

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import zmq
 
 from daemon import protocol
 from daemon.config import Config, StreamConfig
 from daemon.dispatch.degrade import Degrader
+from daemon.dispatch.dispatcher import Dispatcher
 from daemon.dispatch.peers import Held
 from daemon.fusion.actions import Cascades
 from daemon.fusion.fuser import StreamFuser
 from daemon.fusion.rules import leaves
 from daemon.fusion.scene import StreamScene
-from daemon.ingest.launch import IngestLaunch
+from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
 from daemon.publishing.records import detections_record
@@ -27,11 +29,9 @@ from daemon.publishing.snapshots import EventSnapshots
 from daemon.stages import StageClock
 from daemon.stream_state import StreamState
 from daemon.vocabulary import MODALITIES
-from streams import SourceSpec, auto_decode_threads, redact
+from streams import redact
 
 if TYPE_CHECKING:
-    from daemon.dispatch.dispatcher import Dispatcher
-    from daemon.ingest.hub import IngestHub
     from daemon.publishing.publisher import Publisher
 
 log = logging.getLogger("pipeline")
@@ -39,13 +39,26 @@ STATUS_SCHEMA = 1
 
 
 class Pipeline:
-    def __init__(self, config: Config, metrics: Metrics) -> None:
+    """Built whole from tandemd's bound sockets: it makes the ingest hub and the
+    dispatcher itself, with its own handlers, so nothing outside wires the two."""
+
+    def __init__(
+        self,
+        config: Config,
+        metrics: Metrics,
+        publisher: Publisher,
+        dispatch_sock: zmq.Socket[bytes],
+        ingest_sock: zmq.Socket[bytes],
+        snapshots: EventSnapshots | None = None,
+        on_dead_child: Callable[[str], None] = lambda child: None,
+    ) -> None:
         self.config = config
         self.metrics = metrics
+        self.publisher = publisher
+        self.snapshots = snapshots
         window_s = config.fusion.window_s
         # One state per stream (daemon/stream_state.py), removed as one.
         self.streams = {s.id: StreamState(s, self._fuser(s)) for s in config.streams}
-        self.snapshots: EventSnapshots | None = None  # set by attach()
         # An event starts at most this long before the window that decides it.
         self._longest_rule_s = max(
             (
@@ -70,6 +83,32 @@ class Pipeline:
             "video": frozenset(config.workers.vision.on_demand),
             "audio": frozenset(config.workers.audio.on_demand),
         }
+        dispatch = config.dispatch
+        self.dispatcher = Dispatcher(
+            dispatch_sock,
+            metrics,
+            dispatch.heartbeat_interval_ms,
+            dispatch.heartbeat_liveness,
+            on_result=self.on_result,
+            on_released=self.on_released,
+            on_lost=self.on_lost,
+            on_dead_child=on_dead_child,
+            max_message_bytes=dispatch.max_message_bytes,
+        )
+        self.hub = IngestHub(
+            ingest_sock,
+            metrics,
+            dispatch.max_message_bytes,
+            on_hello=self.on_hello,
+            on_item=self.on_item,
+            on_end=self.on_end,
+            on_state=self.on_state,
+        )
+        self.degrader = Degrader(
+            config.streams, metrics, self.hub.set_fps, self._degraded, time.monotonic()
+        )
+        for s in config.streams:
+            self._attach_stream(s)
 
     def _fuser(self, s: StreamConfig) -> StreamFuser:
         fusion = self.config.fusion
@@ -79,61 +118,6 @@ class Pipeline:
         wanted = {m for m in MODALITIES if getattr(s, m)}
         scene = StreamScene(s.id, self.config.tracked(s), s.zones, s.lines)
         return StreamFuser(s.id, wanted, fusion.window_s, delay_s, self.config.events, scene)
-
-    def attach(
-        self,
-        publisher: Publisher,
-        dispatcher: Dispatcher,
-        hub: IngestHub,
-        snapshots: EventSnapshots | None = None,
-    ) -> None:
-        self.publisher, self.dispatcher, self.hub = publisher, dispatcher, hub
-        self.snapshots = snapshots
-        for s in self.config.streams:
-            if snapshots is not None and s.video:
-                snapshots.add_stream(s.id)
-        self.degrader = Degrader(
-            self.config.streams, self.metrics, hub.set_fps, self._degraded, time.monotonic()
-        )
-
-    def ingest_launch(self, stream_id: str, endpoint: str) -> IngestLaunch:
-        """What the stream's ingest process is started with."""
-        s = next(s for s in self.config.streams if s.id == stream_id)
-        threads = s.decode_threads
-        if threads == "auto":
-            videos = sum(1 for other in self.config.streams if other.video)
-            threads = auto_decode_threads(videos, len(os.sched_getaffinity(0)))
-        spec = SourceSpec(
-            stream_id=s.id,
-            url=s.url,
-            format=s.format,
-            options=dict(s.options),
-            video=s.video,
-            audio=s.audio,
-            fps=s.fps,
-            width=s.width,
-            height=s.height,
-            audio_rate=s.audio_rate,
-            audio_channels=s.audio_channels,
-            audio_chunk_s=s.audio_chunk_ms / 1000,
-            pace=s.effective_pace,
-            open_timeout_s=s.open_timeout_s,
-            read_timeout_s=s.read_timeout_s,
-            audio_url=s.audio_url,
-            audio_format=s.audio_format,
-            keep_aspect=s.keep_aspect,
-            live=s.mode == "live",
-            loop=s.loop,
-            start_offset_s=s.start_offset_s,
-            hwaccel=s.hwaccel,
-            decode_threads=threads,
-            slice_threads=s.decode_threads == "auto",
-            skip_nonref=s.skip_nonref,
-            reconnect_min_s=s.reconnect_min_s,
-            reconnect_max_s=s.reconnect_max_s,
-            stall_timeout_s=s.stall_timeout_s,
-        )
-        return IngestLaunch(spec, endpoint, bound=s.queue, log_level=self.config.log.level)
 
     # -- from ingest --------------------------------------------------------------
     def on_hello(self, stream: str, hello: protocol.IngestHello) -> None:
@@ -228,9 +212,13 @@ class Pipeline:
     # -- reload (daemon/reload.py) ---------------------------------------------------
     def add_stream(self, s: StreamConfig) -> None:
         self.streams[s.id] = StreamState(s, self._fuser(s))
+        self.degrader.add(s)
+        self._attach_stream(s)
+
+    def _attach_stream(self, s: StreamConfig) -> None:
+        self.hub.add_stream(s.id, s.queue)
         if self.snapshots is not None and s.video:
             self.snapshots.add_stream(s.id)
-        self.degrader.add(s)
 
     def remove_stream(self, stream: str) -> None:
         """The stream's state goes, and every other owner forgets it."""
@@ -238,6 +226,7 @@ class Pipeline:
         self.stages.forget(stream)
         self.degrader.remove(stream)
         self.dispatcher.forget_stream(stream)
+        self.hub.forget(stream)
         if self.snapshots is not None:
             self.snapshots.forget(stream)
 

@@ -26,9 +26,8 @@ from daemon.children import Children
 from daemon.cluster.providers import membership_for
 from daemon.cluster.shard import Shard
 from daemon.config import Config, LogConfig, StreamConfig
-from daemon.dispatch.dispatcher import Dispatcher
 from daemon.endpoints import HandshakeMonitor, bind_server
-from daemon.ingest.hub import IngestHub
+from daemon.ingest.hub import bind_ingest
 from daemon.metrics import Metrics
 from daemon.metrics_seed import ingest_child, seed_children, seed_stream
 from daemon.notify import Notifier, WedgeHook
@@ -37,9 +36,18 @@ from daemon.pipeline import Pipeline
 from daemon.publishing.control import ControlServer, events_handler
 from daemon.publishing.publisher import Publisher
 from daemon.security import AllowList, SecurityError, load_public, start_authenticator
+from daemon.snapshot import (
+    ClusterView,
+    ProcessView,
+    QueueView,
+    ServiceSnapshot,
+    StreamView,
+    WorkerView,
+)
 from daemon.startup import (
     StartupError,
     event_snapshots,
+    ingest_launch,
     local_worker_keys,
     runtime_dir,
     worker_launch,
@@ -85,16 +93,23 @@ class Tandemd:
         self.children = Children(
             on_restart=lambda name: self.metrics.child_restarts.labels(name).inc()
         )
-        self.pipeline = Pipeline(config, self.metrics)
         self.monitors: list[tuple[HandshakeMonitor, zmq.Socket[bytes]]] = []
         self.local_keys: tuple[Path, Path] | None = None  # set when dispatch is secured
         # The authenticator runs before any secured socket binds (fail closed).
         self.authenticator = self._start_authenticator()
         self.publisher = self._bind_publisher()
-        self.dispatcher = self._bind_dispatcher()
-        self.hub = self._bind_hub()
-        snapshots = event_snapshots(config, self.runtime_dir)
-        self.pipeline.attach(self.publisher, self.dispatcher, self.hub, snapshots)
+        self.pipeline = Pipeline(
+            config,
+            self.metrics,
+            self.publisher,
+            self._bind_dispatch(),
+            self._bind_ingest(),
+            event_snapshots(config, self.runtime_dir),
+            on_dead_child=self.children.kill,
+        )
+        # What the loop polls and ticks; the pipeline made them with its handlers.
+        self.dispatcher = self.pipeline.dispatcher
+        self.hub = self.pipeline.hub
         self.control = self._bind_control()
         self._ingest_started = False
         self._started_at = time.monotonic()
@@ -158,48 +173,21 @@ class Tandemd:
             control.handle(request, events_handler(request, answer))
         return control
 
-    def _bind_dispatcher(self) -> Dispatcher:
+    def _bind_dispatch(self) -> zmq.Socket[bytes]:
         cfg = self.config.dispatch
         endpoint = cfg.endpoint or f"ipc://{self.runtime_dir}/workers.sock"
-        sock = self._bind(
-            "dispatch",
-            zmq.ROUTER,
-            endpoint,
-            cfg.curve_secret_key,
-            max_bytes=cfg.max_message_bytes,
-        )
-        return Dispatcher(
-            sock,
-            self.metrics,
-            cfg.heartbeat_interval_ms,
-            cfg.heartbeat_liveness,
-            on_result=self.pipeline.on_result,
-            on_released=self.pipeline.on_released,
-            on_lost=self.pipeline.on_lost,
-            on_dead_child=self.children.kill,
-            max_message_bytes=cfg.max_message_bytes,
+        return self._bind(
+            "dispatch", zmq.ROUTER, endpoint, cfg.curve_secret_key, max_bytes=cfg.max_message_bytes
         )
 
-    def _bind_hub(self) -> IngestHub:
+    def _bind_ingest(self) -> zmq.Socket[bytes]:
         endpoint = f"ipc://{self.runtime_dir}/ingest.sock"
         try:
-            hub = IngestHub(
-                self.ctx,
-                endpoint,
-                self.metrics,
-                self.config.dispatch.max_message_bytes,
-                on_hello=self.pipeline.on_hello,
-                on_item=self.pipeline.on_item,
-                on_end=self.pipeline.on_end,
-                on_state=self.pipeline.on_state,
-            )
+            return bind_ingest(self.ctx, endpoint, self.config.dispatch.max_message_bytes)
         except zmq.ZMQError as exc:
             raise StartupError(
                 f"runtime_dir = {str(self.runtime_dir)!r}: cannot bind: {exc}"
             ) from exc
-        for stream in self.config.streams:
-            hub.add_stream(stream.id, stream.queue)
-        return hub
 
     def _add_workers(self) -> None:
         gpus = visible_gpus()
@@ -240,7 +228,7 @@ class Tandemd:
             self.add_ingest_child(stream)
 
     def add_ingest_child(self, stream: StreamConfig) -> None:
-        launch = self.pipeline.ingest_launch(stream.id, self.hub.endpoint)
+        launch = ingest_launch(self.config, stream.id, self.hub.endpoint)
         self.children.add(
             ingest_child(stream.id),
             launch.argv(),
@@ -360,7 +348,65 @@ class Tandemd:
             os._exit(130)  # a second Ctrl-C: stop waiting (children die with us)
         self.stop_requested = True
 
-    # -- the surface reload (daemon/reload.py) and the CLI act through -------------
+    # -- the surface reload (daemon/reload.py), status and the CLI act through ------
+    def snapshot(self) -> ServiceSnapshot:
+        """What tandemd is doing now (daemon/snapshot.py), for status and the CLI."""
+        now = time.monotonic()
+        return ServiceSnapshot(
+            pid=os.getpid(),
+            uptime_s=round(now - self._started_at, 3),
+            ready=self._ingest_started,
+            healthy=self.ops.healthy(),
+            streams=[self._stream_view(s) for s in self.config.streams],
+            workers=[
+                WorkerView(
+                    name=p.name,
+                    kind=p.kind,
+                    capacity=p.capacity,
+                    inflight=len(p.inflight),
+                    analyzers=list(p.analyzers),
+                    last_heard_s=round(now - p.last_heard, 3),
+                )
+                for p in self.dispatcher.peers.values()
+            ],
+            queues={
+                k: QueueView(self.dispatcher.queued(k), self.dispatcher.inflight(k)) for k in KINDS
+            },
+            processes=[
+                ProcessView(c.name, c.last_pid, c.proc is not None, c.given_up)
+                for c in self.children.children.values()
+            ],
+            cluster=self._cluster_view(),
+        )
+
+    def _stream_view(self, s: StreamConfig) -> StreamView:
+        kept = self.pipeline.streams.get(s.id)  # None for a moment while reloaded
+        link = self.hub.links.get(s.id)
+        record = kept.last_record if kept is not None else None
+        return StreamView(
+            id=s.id,
+            mode=s.mode,
+            state=link.state if link is not None else "unknown",
+            latency_s=record.get("latency_s") if record else None,
+            requested_fps=kept.requested_fps if kept is not None else None,
+            analyzers_on=sorted(kept.requested_analyzers) if kept is not None else [],
+            av_offset=kept.fuser.sync.estimate() if kept is not None else None,
+        )
+
+    def _cluster_view(self) -> ClusterView | None:
+        """With [cluster]: this shard, the Ready members it sees and who owns which stream
+        in its view (every shard computes the same from the same members)."""
+        shard = self.shard
+        if shard is None:
+            return None
+        members = sorted(shard.members) if shard.members is not None else None
+        return ClusterView(shard.this, members, shard.owners())
+
+    @property
+    def results_endpoint(self) -> str:
+        """Where fused records, events and statuses are published."""
+        return self.publisher.endpoint
+
     def request_stop(self) -> None:
         """Stop as SIGTERM does (from any thread: the loop notices within a turn)."""
         self.stop_requested = True
@@ -376,7 +422,6 @@ class Tandemd:
         self._set_config(self.config.model_copy(update={"streams": [*self.config.streams, stream]}))
         self.pipeline.add_stream(stream)
         seed_stream(self.metrics, stream, self.config)
-        self.hub.add_stream(stream.id, stream.queue)
         if self._ingest_started:
             self.add_ingest_child(stream)
 
@@ -405,7 +450,6 @@ class Tandemd:
             child.proc.kill()
             child.proc.wait()
         self.pipeline.remove_stream(stream_id)
-        self.hub.forget(stream_id)
         self.metrics.forget_stream(stream_id)
         with contextlib.suppress(KeyError):
             self.metrics.child_restarts.remove(ingest_child(stream_id))

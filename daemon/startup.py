@@ -1,5 +1,6 @@
 """What tandemd derives from its config before its loop runs: the runtime directory, the
-key pair of its own local workers, the snapshot store, each local worker's launch.
+key pair of its own local workers, the snapshot store, each local worker's and each
+stream's ingest process's launch.
 Plain functions of their inputs; daemon/service.py calls them."""
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import tempfile
 from pathlib import Path
 
 from daemon.config import Config, WorkerPoolConfig
+from daemon.ingest.launch import IngestLaunch
 from daemon.publishing.snapshots import EventSnapshots, SnapshotStore
 from daemon.security import load_secret, write_keypair
 from daemon.vocabulary import Kind
 from daemon.workers.launch import WorkerLaunch
+from streams import SourceSpec, auto_decode_threads
 
 
 class StartupError(Exception):
@@ -96,3 +99,43 @@ def worker_launch(
         log_level=config.log.level,
         child=name,
     )
+
+
+def ingest_launch(config: Config, stream_id: str, endpoint: str) -> IngestLaunch:
+    """What the stream's ingest process is started with."""
+    s = next(s for s in config.streams if s.id == stream_id)
+    threads = s.decode_threads
+    if threads == "auto":
+        videos = sum(1 for other in config.streams if other.video)
+        threads = auto_decode_threads(videos, len(os.sched_getaffinity(0)))
+    spec = SourceSpec(
+        stream_id=s.id,
+        url=s.url,
+        format=s.format,
+        options=dict(s.options),
+        video=s.video,
+        audio=s.audio,
+        fps=s.fps,
+        width=s.width,
+        height=s.height,
+        audio_rate=s.audio_rate,
+        audio_channels=s.audio_channels,
+        audio_chunk_s=s.audio_chunk_ms / 1000,
+        pace=s.effective_pace,
+        open_timeout_s=s.open_timeout_s,
+        read_timeout_s=s.read_timeout_s,
+        audio_url=s.audio_url,
+        audio_format=s.audio_format,
+        keep_aspect=s.keep_aspect,
+        live=s.mode == "live",
+        loop=s.loop,
+        start_offset_s=s.start_offset_s,
+        hwaccel=s.hwaccel,
+        decode_threads=threads,
+        slice_threads=s.decode_threads == "auto",
+        skip_nonref=s.skip_nonref,
+        reconnect_min_s=s.reconnect_min_s,
+        reconnect_max_s=s.reconnect_max_s,
+        stall_timeout_s=s.stall_timeout_s,
+    )
+    return IngestLaunch(spec, endpoint, bound=s.queue, log_level=config.log.level)

@@ -9,6 +9,8 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from daemon.config import parse_config
+from daemon.endpoints import bind_server
+from daemon.ingest.hub import bind_ingest
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
@@ -37,12 +39,13 @@ def test_late_result_is_counted_and_optionally_published(corrections: bool) -> N
             "fusion": {"corrections": corrections, "max_delay_ms": 0},
         }
     )
-    pipeline = Pipeline(config, Metrics(CollectorRegistry()))
     port = free_port()
     with zmq.Context() as ctx:
         sock = ctx.socket(zmq.PUB)
         sock.bind(f"tcp://127.0.0.1:{port}")
-        pipeline.publisher = Publisher(sock)
+        dispatch = bind_server(ctx, zmq.ROUTER, "inproc://dispatch")
+        ingest = bind_ingest(ctx, "inproc://ingest", 1 << 20)
+        pipeline = Pipeline(config, Metrics(CollectorRegistry()), Publisher(sock), dispatch, ingest)
         with Subscriber(f"tcp://127.0.0.1:{port}", ["probe.", "correction.", "fused."]) as sub:
             connected(pipeline.publisher, sub)
             fuser = pipeline.streams["s"].fuser
@@ -55,7 +58,8 @@ def test_late_result_is_counted_and_optionally_published(corrections: bool) -> N
             assert pipeline.on_result(result("video", 4, 0.8)) is False
             assert fuser.late_results == 1
             got = [(t, m) for t, m in sub.records(timeout_s=0.5) if t != "probe.s"]
-        sock.close(linger=0)
+        for owned in (sock, dispatch, ingest):
+            owned.close(linger=0)
     if not corrections:
         assert got == []
         return

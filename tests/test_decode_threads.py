@@ -8,11 +8,9 @@ from pathlib import Path
 
 import av
 import pytest
-from prometheus_client import CollectorRegistry
 
 from daemon.config import ConfigError, parse_config
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.startup import ingest_launch
 from streams import SourceSpec, auto_decode_threads
 from streams.decode import configure_video
 from tests.media import encode_clip
@@ -28,7 +26,7 @@ def test_auto_shares_the_cores_out_over_the_video_streams() -> None:
 
 def ingest_spec(streams: list[dict[str, object]], stream_id: str) -> dict[str, object]:
     config = parse_config({"streams": streams})
-    launch = Pipeline(config, Metrics(CollectorRegistry())).ingest_launch(stream_id, "ipc://x")
+    launch = ingest_launch(config, stream_id, "ipc://x")
     return asdict(launch.spec)
 
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from daemon import protocol
 from daemon.dispatch.peers import Held
-from daemon.ingest.hub import IngestHub
+from daemon.ingest.hub import IngestHub, bind_ingest
 from daemon.metrics import Metrics
 
 V = protocol.PROTOCOL_VERSION
@@ -53,8 +53,7 @@ def test_credit_not_sent_stays_owed_and_the_failure_is_counted(tmp_path: Path) -
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     metrics = Metrics(CollectorRegistry())
     hub = IngestHub(
-        ctx,
-        f"ipc://{tmp_path}/ingest.sock",
+        bind_ingest(ctx, f"ipc://{tmp_path}/ingest.sock", 1 << 20),
         metrics,
         1 << 20,
         on_hello=lambda stream, msg: None,

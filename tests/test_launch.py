@@ -3,12 +3,9 @@ the same (argv, parse, equal), for ingest processes and workers."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
-
 from daemon.config import parse_config
 from daemon.ingest.launch import IngestLaunch
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.startup import ingest_launch
 from daemon.workers.launch import WorkerLaunch
 
 
@@ -57,7 +54,7 @@ def test_tandemds_ingest_launch_round_trips_from_the_config() -> None:
             "log": {"level": "debug"},
         }
     )
-    launch = Pipeline(config, Metrics(CollectorRegistry())).ingest_launch("door", "ipc:///x")
+    launch = ingest_launch(config, "door", "ipc:///x")
     module, *args = launch.argv()
     assert module == "daemon.ingest"
     assert IngestLaunch.parse(args, launch.stdin()) == launch

@@ -49,13 +49,34 @@ class IngestLink:
     ended: str | None = None
     fps: float | None = None  # analysis fps tandemd asked for; None: the configured one
     last_heard: float = 0.0  # monotonic: its stats come every 0.5 s while its loop turns
+    state: str = "starting"  # its last health state (daemon/vocabulary.py STREAM_STATES)
+
+
+def bind_ingest(
+    ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, max_message_bytes: int
+) -> zmq.Socket[bytes]:
+    """The ROUTER every ingest process connects to, bound to `endpoint`."""
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, zmq_size_cap(max_message_bytes))
+    # An unroutable peer is an error to count, not a message silently dropped.
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    # A stream's identity is its id: a restarted ingest process (or one that
+    # reconnected) takes the route over, even before the old connection is reaped;
+    # without this ZeroMQ ignores the newcomer and the stream stalls.
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError:
+        sock.close()
+        raise
+    return sock
 
 
 class IngestHub:
     def __init__(
         self,
-        ctx: zmq.Context[zmq.Socket[bytes]],
-        endpoint: str,
+        sock: zmq.Socket[bytes],
         metrics: Metrics,
         max_message_bytes: int,
         on_hello: Callable[[str, protocol.IngestHello], None],
@@ -63,6 +84,9 @@ class IngestHub:
         on_end: Callable[[str, protocol.IngestEnd], None],
         on_state: Callable[[protocol.IngestState], None],
     ) -> None:
+        """`sock`: bound by `bind_ingest`."""
+        self.sock = sock
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.metrics = metrics
         self.max_message_bytes = max_message_bytes
         self.links: dict[str, IngestLink] = {}
@@ -71,17 +95,6 @@ class IngestHub:
         self.on_end = on_end
         self.on_state = on_state
         self._send_failed = lambda reason: metrics.send_failures.labels("ingest", reason).inc()
-        self.sock = ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, zmq_size_cap(max_message_bytes))
-        # An unroutable peer is an error to count, not a message silently dropped.
-        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        # A stream's identity is its id: a restarted ingest process (or one that
-        # reconnected) takes the route over, even before the old connection is reaped;
-        # without this ZeroMQ ignores the newcomer and the stream stalls.
-        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self.sock.bind(endpoint)
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def add_stream(self, stream: str, bound: int) -> None:
         self.links[stream] = IngestLink(stream, bound)
@@ -186,6 +199,9 @@ class IngestHub:
             self.on_end(link.stream, msg)
 
     def _set_state(self, stream: str, state: str) -> None:
+        link = self.links.get(stream)
+        if link is not None:
+            link.state = state
         for name in STREAM_STATES:
             self.metrics.stream_state.labels(stream, name).set(1 if name == state else 0)
 
