@@ -5,23 +5,29 @@ others see the items one by one in arrival order, so per-stream state stays in o
 When the accelerator runs out of memory, the batch is halved and both halves retried
 (counted); a single item that still does not fit is answered with the error. One
 analyzer's failure never loses the other analyzers' outputs.
+
+Without a `Runtime` (a worker none of whose analyzers uses torch) nothing here imports
+torch: no inference mode to enter, and no exception can be torch's out-of-memory error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from daemon.logs import RATE_LIMITED
 from daemon.protocol import JsonValue
 from daemon.workers.analyzers import Analyzer, WorkItem
 from daemon.workers.analyzers.base import BatchAnalyzer, WarmsUp
-from daemon.workers.device import Runtime, inference
 from daemon.workers.metrics import WorkerMetrics
+
+if TYPE_CHECKING:
+    from daemon.workers.device import Runtime
 
 log = logging.getLogger("worker")
 Outputs = dict[str, JsonValue]
@@ -36,14 +42,24 @@ class Answer:
 
 
 class BatchRunner:
-    def __init__(self, analyzers: list[Analyzer], runtime: Runtime, metrics: WorkerMetrics):
+    def __init__(
+        self, analyzers: list[Analyzer], runtime: Runtime | None, metrics: WorkerMetrics
+    ) -> None:
         self.analyzers = analyzers
-        self.runtime = runtime
+        self.runtime = runtime  # None: no analyzer uses torch
         self.metrics = metrics
         metrics.seed([analyzer.name for analyzer in analyzers])
 
+    def _mode(self) -> contextlib.AbstractContextManager[None]:
+        """torch's inference mode (and autocast) where there is a runtime."""
+        if self.runtime is None:
+            return contextlib.nullcontext()
+        from daemon.workers.device import inference  # torch is loaded: the runtime holds it
+
+        return inference(self.runtime)
+
     def warmup(self, batch_size: int) -> None:
-        with inference(self.runtime):
+        with self._mode():
             for analyzer in self.analyzers:
                 if isinstance(analyzer, WarmsUp):
                     started = time.perf_counter()
@@ -59,10 +75,10 @@ class BatchRunner:
             if (wanted := [i for i, item in enumerate(items) if analyzer.name not in item.skip])
         ]
         if work:  # entering inference mode costs more than a short batch's transport
-            with inference(self.runtime):
+            with self._mode():
                 for analyzer, wanted in work:
                     self._run_analyzer(analyzer, items, wanted, answers)
-            if self.runtime.is_cuda:
+            if self.runtime is not None and self.runtime.is_cuda:
                 self.metrics.accelerator_memory.set(self.runtime.memory_bytes())
         self.metrics.items.inc(len(items))
         return answers
@@ -95,7 +111,9 @@ class BatchRunner:
     def _batched(self, analyzer: BatchAnalyzer, items: list[WorkItem]) -> list[Outputs | Exception]:
         try:
             results: list[Outputs | Exception] = list(analyzer.analyze_batch(items))
-        except torch.cuda.OutOfMemoryError as exc:
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                return [exc] * len(items)
             self._free_accelerator_memory()
             if len(items) == 1:
                 return [exc]
@@ -109,8 +127,6 @@ class BatchRunner:
                 len(items) - half,
             )
             return self._batched(analyzer, items[:half]) + self._batched(analyzer, items[half:])
-        except Exception as exc:
-            return [exc] * len(items)
         self.metrics.batch_size.labels(analyzer.name).observe(len(items))
         if len(results) != len(items):
             bad = ValueError(f"analyze_batch returned {len(results)} outputs for {len(items)}")
@@ -141,8 +157,16 @@ class BatchRunner:
                 self.metrics.region_pixels_saved.labels(name).inc(unseen)
 
     def _free_accelerator_memory(self) -> None:
-        if self.runtime.is_cuda:
+        if self.runtime is not None and self.runtime.is_cuda:
+            import torch
+
             torch.cuda.empty_cache()
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    """Whether torch raised it for want of accelerator memory (never, without torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
 def _unseen_pixels(region: JsonValue, item: WorkItem) -> int | None:
@@ -151,7 +175,7 @@ def _unseen_pixels(region: JsonValue, item: WorkItem) -> int | None:
     if not isinstance(region, list) or len(region) != 4:
         return None
     x0, y0, x1, y1 = (float(v) if isinstance(v, int | float) else 0.0 for v in region)
-    height, width = item.tensor.shape[:2]
+    height, width = item.data.shape[:2]
     return round(height * width * (1 - (x1 - x0) * (y1 - y0)))
 
 
@@ -159,5 +183,5 @@ def _by_input_size(items: list[WorkItem], indices: list[int]) -> list[list[int]]
     """Those indices of the items grouped by tensor shape, each group in arrival order."""
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i in indices:
-        groups[tuple(items[i].tensor.shape)].append(i)
+        groups[tuple(items[i].data.shape)].append(i)
     return list(groups.values())

@@ -8,13 +8,17 @@ import json
 import logging
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.envsubst import UnsetVariableError, expand
 from daemon.lifeline import die_with_parent
 from daemon.logs import setup_logging
-from daemon.vocabulary import modality_of
+from daemon.vocabulary import Modality, modality_of
 from daemon.workers.launch import build_parser
+
+if TYPE_CHECKING:
+    from daemon.workers.device import Runtime
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,35 +35,27 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     import cv2
-    import torch
     from prometheus_client import CollectorRegistry
 
     from daemon.workers import analyzers
     from daemon.workers.analyzers.specs import DEFAULT_AUDIO
     from daemon.workers.batching import BatchRunner
-    from daemon.workers.device import DeviceError, make_runtime
     from daemon.workers.metrics import WorkerMetrics, serve
     from daemon.workers.worker import BatchPolicy, Worker
 
-    torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # OpenCV's own pool would otherwise take every core
-    # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
-    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     modality = modality_of(args.kind)
     names = [n for n in args.analyzers.split(",") if n] or (
         ["motion"] if args.kind == "vision" else list(DEFAULT_AUDIO)
     )
-    device = args.device
-    specs = analyzers.specs()
-    if not any(n in specs and specs[n].device == "accelerator" for n in names):
-        device = "cpu"  # nothing here wants a GPU: leave its memory to those that do
     try:
-        runtime = make_runtime(device, args.precision, args.memory_fraction, args.compile)
+        runtime = _runtime(args, names, modality)
         built = analyzers.build(names, modality, json.loads(args.options), runtime)
-    except (analyzers.UnknownAnalyzerError, DeviceError, ValueError, OSError) as exc:
+    except (analyzers.UnknownAnalyzerError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
-    log.info("analyzers %s on %s (%s)", ",".join(names), runtime.device, runtime.precision)
+    where = f"{runtime.device} ({runtime.precision})" if runtime else "cpu, without torch"
+    log.info("analyzers %s on %s", ",".join(names), where)
     metrics = WorkerMetrics(CollectorRegistry())
     if args.metrics_port >= 0:
         port = serve(metrics, args.metrics_port, args.metrics_host)
@@ -79,6 +75,28 @@ def run(args: argparse.Namespace) -> int:
     )
     worker.curve = curve
     return worker.run()
+
+
+def _runtime(args: argparse.Namespace, names: list[str], modality: Modality) -> Runtime | None:
+    """torch's device and precision for the analyzers, or None when none of them uses
+    torch: then this process never imports it (about 250 MB less, docs/configuration.md).
+    Raises UnknownAnalyzerError, or DeviceError (a ValueError) for a device it lacks."""
+    from daemon.workers import analyzers
+
+    specs = [analyzers.spec_for(name, modality) for name in names]
+    if not any(spec.uses_torch for spec in specs):
+        return None
+    import torch
+
+    from daemon.workers.device import make_runtime
+
+    torch.set_num_threads(args.threads)
+    # Payloads arrive in read-only ZeroMQ buffers; analyzers only read them.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    device = args.device
+    if not any(spec.device == "accelerator" for spec in specs):
+        device = "cpu"  # nothing here wants a GPU: leave its memory to those that do
+    return make_runtime(device, args.precision, args.memory_fraction, args.compile)
 
 
 def _key_files(server_key: str | None, key: str | None) -> tuple[str, str] | None:

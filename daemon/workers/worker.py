@@ -27,7 +27,6 @@ from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
-import torch
 import zmq
 
 from daemon import protocol, vocabulary
@@ -302,6 +301,8 @@ def _json_only(result: protocol.Result) -> protocol.Result:
 
 
 def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Frame) -> WorkItem:
+    """The item as analyzers see it: NumPy views of the payload's buffer (no copy, and no
+    torch: analyzers that want a tensor take `item.tensor`)."""
     if isinstance(header, protocol.VideoItem):
         array = np.frombuffer(payload.buffer, dtype=np.uint8).reshape(header.shape)
         return WorkItem(
@@ -309,15 +310,15 @@ def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Fra
             "video",
             header.seq,
             header.pts,
-            torch.from_numpy(array),
+            array,
             duration=header.duration,
             skip=frozenset(header.skip),
         )
-    samples = torch.from_numpy(np.frombuffer(payload.buffer, dtype=np.float32))
+    samples = np.frombuffer(payload.buffer, dtype=np.float32)
     channels = None
     if header.channels > 1:
         channels = samples.reshape(header.shape).T  # (channels, n): a view, no copy
-        samples = channels.mean(dim=0)
+        samples = channels.mean(axis=0, dtype=np.float32)
     return WorkItem(
         header.stream,
         "audio",
@@ -325,6 +326,6 @@ def _work_item(header: protocol.VideoItem | protocol.AudioItem, payload: zmq.Fra
         header.pts,
         samples,
         header.rate,
-        channels=channels,
+        channel_data=channels,
         skip=frozenset(header.skip),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from daemon.protocol import JsonValue
@@ -18,17 +19,50 @@ if TYPE_CHECKING:
 class WorkItem:
     """An item as a worker sees it: video is H x W x 3 uint8 RGB, audio is (n,) float32
     mono. A stream with `audio_channels` > 1 also carries `channels`, (channels, n), and
-    `tensor` is then their average, so every analyzer still gets mono."""
+    the item's samples are then their average, so every analyzer still gets mono.
+
+    `data` is a NumPy array as the worker builds it (a torch tensor also does, as tests
+    and benches pass): analyzers read it as `array` (NumPy, what OpenCV takes) or as
+    `tensor` (torch), both views of the same memory. Only `tensor` imports torch, so a
+    worker whose analyzers all read `array` never loads it.
+    """
 
     stream: str
     modality: Modality
     seq: int
     pts: float
-    tensor: torch.Tensor  # read-only: it may wrap a ZeroMQ buffer; never write into it
+    data: np.ndarray | torch.Tensor  # read-only: it may wrap a ZeroMQ buffer; never write
     rate: int = 0  # audio sample rate
     duration: float = 0.0  # video: the sampling interval in seconds (0 = unknown)
-    channels: torch.Tensor | None = None  # audio with more than one channel: (channels, n)
+    channel_data: np.ndarray | torch.Tensor | None = None  # (channels, n), more than one
     skip: frozenset[str] = frozenset()  # on-demand analyzers not switched on for the stream
+
+    @property
+    def array(self) -> np.ndarray:
+        """The item as a NumPy array (no copy)."""
+        return _as_array(self.data)
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        """The item as a torch tensor (no copy); imports torch."""
+        return _as_tensor(self.data)
+
+    @property
+    def channels(self) -> torch.Tensor | None:
+        """Audio with more than one channel as a (channels, n) tensor; imports torch."""
+        return None if self.channel_data is None else _as_tensor(self.channel_data)
+
+
+def _as_array(data: np.ndarray | torch.Tensor) -> np.ndarray:
+    return data if isinstance(data, np.ndarray) else data.numpy()
+
+
+def _as_tensor(data: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if not isinstance(data, np.ndarray):
+        return data
+    import torch  # here: only analyzers that use torch pay for it
+
+    return torch.from_numpy(data)
 
 
 class Analyzer(Protocol):
@@ -84,8 +118,10 @@ class AnalyzerSpec:
     validated options, and also with the worker's `Runtime` (device, precision) when
     `device` is "accelerator". `outputs` is the output schema: output name -> JSON type
     ("number", "integer", "boolean", "string", "array"; a trailing "?" allows null; a
-    name ending in "*" is a prefix for several outputs). Third parties publish a spec
-    under the `tandem.analyzers` entry point group.
+    name ending in "*" is a prefix for several outputs). `uses_torch` False says the
+    analyzer never touches torch (it reads items as `array`): a worker whose analyzers
+    all say so does not import torch. Third parties publish a spec under the
+    `tandem.analyzers` entry point group.
     """
 
     name: str
@@ -95,6 +131,7 @@ class AnalyzerSpec:
     description: str = ""
     device: Literal["cpu", "accelerator"] = "cpu"
     outputs: dict[str, str] = field(default_factory=dict)
+    uses_torch: bool = True
 
     def output_schema(self) -> dict[str, Any]:
         """A JSON schema for one item's outputs of this analyzer."""

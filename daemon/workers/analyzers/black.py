@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
+import cv2
 
 from daemon.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
@@ -38,8 +38,10 @@ class BlackAnalyzer:
         self._runs: PerStream[_Run] = PerStream()
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
-        y = luma(item.tensor)
-        ratio = torch.count_nonzero(y <= self._luma_threshold).item() / y.numel()
+        y = luma(item.array)
+        # THRESH_BINARY_INV: 255 where y <= threshold, so the count is of black pixels.
+        _, dark = cv2.threshold(y, self._luma_threshold, 255, cv2.THRESH_BINARY_INV)
+        ratio = cv2.countNonZero(dark) / y.size
         black = ratio >= self.options.ratio_threshold
         prev = self._runs.get(item.stream)
         since: float | None = None

@@ -39,7 +39,7 @@ class FacesAnalyzer:
             raise ValueError(f"cannot load OpenCV's cascade {path}")
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
-        rgb = item.tensor.numpy()
+        rgb = item.array
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         size = self.options.min_size
         found = self._cascade.detectMultiScale(

@@ -42,7 +42,7 @@ class FrozenAnalyzer:
         self._refs: PerStream[_Reference] = PerStream()
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
-        planes = yuv420(item.tensor)
+        planes = yuv420(item.array)
         ref = self._refs.get(item.stream)
         usable = (
             ref is not None

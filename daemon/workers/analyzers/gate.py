@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import cv2
+import numpy as np
 
 from daemon.workers.analyzers.base import WorkItem
 from daemon.workers.analyzers.gate_options import GateOptions
+from daemon.workers.analyzers.pixels import changed_mask
 from daemon.workers.analyzers.state import PerStream, continues
 
 STEP = 4  # compare every 4th pixel of every 4th row: 1/16 of the work, same answer
@@ -42,7 +44,7 @@ class Decision:
 class _Seen:
     seq: int
     pts: float
-    coarse: torch.Tensor
+    coarse: np.ndarray
     last_run_pts: float
 
 
@@ -64,7 +66,7 @@ class MotionGate:
         """Whether `item` goes to the model, and where to look; call in stream order,
         once per item."""
         # A copy: a view would keep the whole frame (a ZeroMQ buffer) alive per stream.
-        coarse = item.tensor[::STEP, ::STEP].contiguous()
+        coarse = np.ascontiguousarray(item.array[::STEP, ::STEP])
         seen = self._seen.get(item.stream)
         changed = None
         run = (
@@ -76,17 +78,16 @@ class MotionGate:
         )
         if not run and seen is not None:
             changed = self._changed(seen.coarse, coarse)
-            run = torch.count_nonzero(changed).item() / changed.numel() > self.min_score
+            run = cv2.countNonZero(changed) / changed.size > self.min_score
         last_run = item.pts if run or seen is None else seen.last_run_pts
         self._seen.put(item.stream, _Seen(item.seq, item.pts, coarse, last_run))
         if not run or changed is None or self.regions is None:
             return Decision(run)
-        height, width = item.tensor.shape[:2]
+        height, width = item.array.shape[:2]
         return Decision(True, region_of(changed, width, height, self.regions))
 
-    def _changed(self, before: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
-        diff = torch.maximum(before, now) - torch.minimum(before, now)
-        return diff.amax(dim=2) > self.pixel_threshold
+    def _changed(self, before: np.ndarray, now: np.ndarray) -> np.ndarray:
+        return changed_mask(cv2.absdiff(before, now), self.pixel_threshold)
 
 
 def gate_for(options: GateOptions) -> MotionGate | None:
@@ -103,11 +104,11 @@ def gate_for(options: GateOptions) -> MotionGate | None:
     )
 
 
-def region_of(changed: torch.Tensor, width: int, height: int, rule: RegionRule) -> Box | None:
+def region_of(changed: np.ndarray, width: int, height: int, rule: RegionRule) -> Box | None:
     """The region around the changed cells of a coarse mask (see the module docstring)."""
-    rows = torch.nonzero(changed.any(dim=1)).flatten()
-    cols = torch.nonzero(changed.any(dim=0)).flatten()
-    if rows.numel() == 0:
+    rows = np.flatnonzero(changed.any(axis=1))
+    cols = np.flatnonzero(changed.any(axis=0))
+    if rows.size == 0:
         return None
     # A coarse cell stands for the STEP x STEP pixels from its corner.
     x0, x1 = int(cols[0]) * STEP, min(width, (int(cols[-1]) + 1) * STEP)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from daemon.protocol import JsonValue
 from daemon.workers.analyzers.base import Analyzer, Modality, WorkItem
 from daemon.workers.analyzers.gate import Box, MotionGate, gate_for
@@ -63,9 +65,10 @@ class Gated:
         return out
 
     def _in_region(self, item: WorkItem, region: Box, last: Outputs) -> Outputs:
-        height, width = item.tensor.shape[:2]
+        frame = item.array
+        height, width = frame.shape[:2]
         x0, y0, x1, y1 = at_least(region, self.min_region, width, height)
-        crop = replace(item, tensor=item.tensor[y0:y1, x0:x1].contiguous())
+        crop = replace(item, data=np.ascontiguousarray(frame[y0:y1, x0:x1]))
         seen: Rect = (x0 / width, y0 / height, x1 / width, y1 / height)
         return self._marked(merged(self.inner.analyze(crop), last, seen, self.limit), seen)
 

@@ -27,7 +27,7 @@ class PersonsAnalyzer:
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())  # type: ignore[attr-defined]
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
-        rgb = item.tensor.numpy()
+        rgb = item.array
         stride = self.options.win_stride
         found, weights = self._hog.detectMultiScale(
             rgb, winStride=(stride, stride), scale=self.options.scale

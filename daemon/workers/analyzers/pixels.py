@@ -3,46 +3,55 @@ detectors look at, and FFmpeg's sum of absolute differences over those planes.
 
 Frames reach workers as RGB converted from the decoder's limited-range YUV, so turning
 them back with the same BT.601 matrix recovers the planes blackdetect, freezedetect and
-scdet see (within rounding), which keeps our thresholds equal to FFmpeg's.
+scdet see (within rounding), which keeps our thresholds equal to FFmpeg's. OpenCV does
+the arithmetic: no torch here (a worker without models does not load it).
 """
 
 from __future__ import annotations
 
-import torch
-from torch.nn import functional
+import cv2
+import numpy as np
 
-# BT.601 limited range, RGB (0..255) -> Y'CbCr (Y 16..235, C 16..240).
-_RGB_TO_YUV = torch.tensor(
+# BT.601 limited range, RGB (0..255) -> Y'CbCr (Y 16..235, C 16..240), offset last.
+_RGB_TO_YUV = np.array(
     [
-        [0.256788, 0.504129, 0.097906],
-        [-0.148223, -0.290993, 0.439216],
-        [0.439216, -0.367788, -0.071427],
-    ]
+        [0.256788, 0.504129, 0.097906, 16.0],
+        [-0.148223, -0.290993, 0.439216, 128.0],
+        [0.439216, -0.367788, -0.071427, 128.0],
+    ],
+    dtype=np.float32,
 )
-_YUV_OFFSET = torch.tensor([16.0, 128.0, 128.0])
+_RGB_TO_Y = np.ascontiguousarray(_RGB_TO_YUV[:1])
+_RGB_TO_UV = np.ascontiguousarray(_RGB_TO_YUV[1:])
+
+Planes = tuple[np.ndarray, np.ndarray]  # Y (H x W), chroma (H/2 x W/2 x 2), uint8
 
 
-def luma(frame: torch.Tensor) -> torch.Tensor:
-    """H x W x 3 uint8 RGB -> H x W float32 limited-range Y (rounded, as in 8-bit video)."""
-    y = frame.to(torch.float32) @ _RGB_TO_YUV[0].to(frame.device)
-    return (y + 16.0).round_()
+def luma(frame: np.ndarray) -> np.ndarray:
+    """H x W x 3 uint8 RGB -> H x W uint8 limited-range Y (rounded, as in 8-bit video)."""
+    return cv2.transform(frame, _RGB_TO_Y)
 
 
-def yuv420(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """H x W x 3 uint8 RGB -> (Y, U, V) int16 planes, chroma averaged over 2 x 2 as 4:2:0."""
+def yuv420(frame: np.ndarray) -> Planes:
+    """H x W x 3 uint8 RGB -> (Y, UV) uint8 planes, chroma averaged over 2 x 2 as 4:2:0
+    (averaged before rounding, as a scaler does)."""
     h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
-    yuv = frame[:h, :w].to(torch.float32) @ _RGB_TO_YUV.T.to(frame.device)
-    yuv += _YUV_OFFSET.to(frame.device)
-    y = yuv[..., 0].round()
-    chroma = functional.avg_pool2d(yuv[..., 1:].permute(2, 0, 1).unsqueeze(0), 2).squeeze(0).round()
-    return y.to(torch.int16), chroma[0].to(torch.int16), chroma[1].to(torch.int16)
-
-
-Planes = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    even = frame[:h, :w]
+    chroma = cv2.transform(even.astype(np.float32), _RGB_TO_UV)
+    chroma = cv2.resize(chroma, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return luma(even), cv2.convertScaleAbs(chroma)  # rounds to the nearest, as video does
 
 
 def mean_abs_diff(a: Planes, b: Planes) -> float:
     """FFmpeg's SAD over all planes divided by the number of samples (levels, 0..255)."""
-    sad = sum(int((pa - pb).abs().sum().item()) for pa, pb in zip(a, b, strict=True))
-    count = sum(p.numel() for p in a)
-    return sad / count
+    sad = sum(cv2.norm(pa, pb, cv2.NORM_L1) for pa, pb in zip(a, b, strict=True))
+    count = sum(p.size for p in a)
+    return float(sad) / count
+
+
+def changed_mask(diff: np.ndarray, threshold: int) -> np.ndarray:
+    """H x W uint8 mask of an RGB absolute difference: 1 where a pixel's largest channel
+    change exceeds `threshold`, else 0."""
+    r, g, b = cv2.split(diff)
+    largest = cv2.max(cv2.max(r, g), b)
+    return cv2.threshold(largest, threshold, 1, cv2.THRESH_BINARY)[1]

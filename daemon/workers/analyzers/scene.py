@@ -32,7 +32,7 @@ class SceneAnalyzer:
         self._previous: PerStream[_Previous] = PerStream()
 
     def analyze(self, item: WorkItem) -> dict[str, JsonValue]:
-        planes = yuv420(item.tensor)
+        planes = yuv420(item.array)
         prev = self._previous.get(item.stream)
         if (
             prev is None

@@ -1,5 +1,7 @@
 """Specs, options and output schemas of the built-in analyzers (no torch imported here:
-config validation imports this module)."""
+config validation imports this module). The frame analyzers without a model work with
+OpenCV and NumPy alone (`uses_torch=False`): a vision worker that runs only those never
+loads torch."""
 
 from __future__ import annotations
 
@@ -173,6 +175,7 @@ BUILTIN_SPECS = [
             "boxes": BOXES,
             "still_since": "number?",
         },
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "black",
@@ -187,6 +190,7 @@ BUILTIN_SPECS = [
             "run_s": "number",
             "confirmed": "boolean",
         },
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "frozen",
@@ -201,6 +205,7 @@ BUILTIN_SPECS = [
             "run_s": "number",
             "confirmed": "boolean",
         },
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "scene",
@@ -209,6 +214,7 @@ BUILTIN_SPECS = [
         SceneOptions,
         "scene cuts, as FFmpeg's scdet",
         outputs={"score": "number?", "scene_change": "boolean"},
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "blur",
@@ -217,6 +223,7 @@ BUILTIN_SPECS = [
         BlurOptions,
         "sharpness as the variance of the Laplacian of luma",
         outputs={"sharpness": "number", "blurry": "boolean"},
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "faces",
@@ -225,6 +232,7 @@ BUILTIN_SPECS = [
         FacesOptions,
         "faces with OpenCV's pretrained Haar cascade",
         outputs={"count": "integer", "boxes": BOXES, "region": "array?", "gated": "boolean"},
+        uses_torch=False,
     ),
     AnalyzerSpec(
         "persons",
@@ -239,6 +247,7 @@ BUILTIN_SPECS = [
             "region": "array?",  # [x0, y0, x1, y1] in 0..1 the detector saw; null: all
             "gated": "boolean",
         },
+        uses_torch=False,
     ),
     *MODEL_SPECS,
     AnalyzerSpec(
