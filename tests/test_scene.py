@@ -9,7 +9,14 @@ from daemon.config import ConfigError, parse_config
 from daemon.fusion.fuser import StreamFuser
 from daemon.fusion.scene import StreamScene
 from daemon.fusion.speech import StreamSpeech
-from daemon.fusion.tracker import Detection, ObjectTracker, TrackerOptions
+from daemon.fusion.tracker import (
+    Detection,
+    ObjectTracker,
+    TrackedObject,
+    TrackerOptions,
+    _pairs,
+    _similarity,
+)
 from daemon.fusion.zones import LineConfig, ZoneConfig, crossing, inside
 from daemon.protocol import PROTOCOL_VERSION, Result
 from daemon.publishing.snapshots import FrameRing, SnapshotStore, encode_jpeg
@@ -64,6 +71,35 @@ def test_tracks_coast_through_gated_frames_and_end_when_lost() -> None:
         scene.step(result(seq, seq * 0.2, persons()))
     (track,) = scene.window()["tracks"]
     assert track["ended"] and track["last_seen"] == 5.4 and track["first_seen"] == 0.0
+
+
+def test_the_matching_loop_scores_pairs_as_the_similarity_does() -> None:
+    """_pairs inlines _similarity and skips far pairs unseen: the same pairs, the same
+    figures to the bit, on random boxes (degenerate, inverted and off-frame ones too)."""
+    rng = np.random.default_rng(7)
+
+    def box() -> tuple[float, float, float, float]:
+        x, y = rng.uniform(-0.2, 1.0, 2)
+        w, h = rng.choice([0.0, -0.05, 0.02, 0.1, 0.4]), rng.uniform(0.0, 0.3)
+        return float(x), float(y), float(x + w), float(y + h)
+
+    for _ in range(200):
+        tracks = []
+        for i in range(int(rng.integers(0, 10))):
+            track = TrackedObject(i + 1, str(rng.choice(["a", "b"])), box(), 0.9, 0.9, 0.0, 0.0)
+            track.velocity = tuple(float(v) for v in rng.normal(0, 0.2, 4))  # type: ignore[assignment]
+            tracks.append(track)
+        detections = [Detection(box(), str(rng.choice(["a", "b"])), 0.9) for _ in range(10)]
+        for threshold in (0.0, 0.1, 0.3, 0.6):
+            expected = [
+                (-similarity, track.id, n)
+                for track in tracks
+                for n, d in enumerate(detections)
+                if d.label == track.label
+                and (similarity := _similarity(track.predicted(0.2), d.box)) >= threshold
+            ]
+            got = [p[:3] for p in _pairs(tracks, detections, 0.2, threshold)]
+            assert got == expected
 
 
 def test_a_detection_seen_once_is_no_track() -> None:

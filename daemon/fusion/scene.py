@@ -60,6 +60,24 @@ class StreamScene:
         self.trackers = {a: ObjectTracker(options or TrackerOptions(), ids) for a in track}
         self.zones = list(zones)
         self.lines = list(lines)
+        # Per frame and track, in the loops below: what each shape needs, computed once.
+        self._zone_shapes = [
+            # An anchor right of the polygon's rightmost vertex is outside it (the margin
+            # covers rounding in inside()'s edge crossings).
+            (z, z.anchor == "bottom_center", max(x for x, _ in z.polygon) + 1e-9)
+            for z in self.zones
+        ]
+        self._line_shapes = [
+            (
+                ln,
+                ln.anchor == "bottom_center",
+                ln.a[0],
+                ln.a[1],
+                ln.b[0] - ln.a[0],
+                ln.b[1] - ln.a[1],
+            )
+            for ln in self.lines
+        ]
         self._members: dict[tuple[str, int], float] = {}  # (zone, track) -> entered at
         self._totals = {ln.name: {"in": 0, "out": 0} for ln in self.lines}
         self._events: list[dict[str, Any]] = []
@@ -146,11 +164,13 @@ class StreamScene:
                     self._leave(zone, analyzer, track, track.last_seen)
 
     def _zones_seen(self, analyzer: str, track: TrackedObject, t: float) -> None:
-        for zone in self.zones:
+        box = track.box
+        x = (box[0] + box[2]) / 2  # anchor_point(), inlined
+        for zone, bottom, right in self._zone_shapes:
             if zone.analyzers and analyzer not in zone.analyzers:
                 continue
-            point = anchor_point(track.box, zone.anchor)
-            now_in = inside(point, zone.polygon)
+            point = (x, box[3]) if bottom else (x, (box[1] + box[3]) / 2)
+            now_in = x <= right and inside(point, zone.polygon)
             was_in = (zone.name, track.id) in self._members
             if now_in == was_in:
                 continue
@@ -185,12 +205,22 @@ class StreamScene:
         if track.previous is None:
             return
         t0, box0 = track.previous
-        for line in self.lines:
+        box = track.box
+        x0, x1 = (box0[0] + box0[2]) / 2, (box[0] + box[2]) / 2  # anchor_point(), inlined
+        for line, bottom, ax, ay, dx, dy in self._line_shapes:
             if line.analyzers and analyzer not in line.analyzers:
                 continue
-            crossed = crossing(
-                line, anchor_point(box0, line.anchor), anchor_point(track.box, line.anchor)
-            )
+            if bottom:
+                y0, y1 = box0[3], box[3]
+            else:
+                y0, y1 = (box0[1] + box0[3]) / 2, (box[1] + box[3]) / 2
+            # Which side of the line each anchor is on, as zones.crossing() computes it:
+            # most moves stay on one side, and only a move that changes sides is looked at.
+            side0 = dx * (y0 - ay) - dy * (x0 - ax)
+            side1 = dx * (y1 - ay) - dy * (x1 - ax)
+            if side0 == 0 or side1 == 0 or (side0 > 0) == (side1 > 0):
+                continue
+            crossed = crossing(line, (x0, y0), (x1, y1))
             if crossed is not None:
                 direction, fraction = crossed
                 self._window.crossings[line.name][direction] += 1
@@ -202,6 +232,8 @@ class StreamScene:
 
     def _zone_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {z.name: {} for z in self.zones}
+        if not self._members:
+            return counts
         labels = {t.id: t.label for tracker in self.trackers.values() for t in tracker.tracks}
         for zone, track_id in self._members:
             label = labels.get(track_id)
@@ -237,6 +269,8 @@ class StreamScene:
 
 def _detections(analyzer: str, outputs: dict[str, Any]) -> list[Detection]:
     boxes = outputs.get("boxes") or []
+    if not boxes:
+        return []
     scores = outputs.get("scores") or []
     labels = outputs.get("labels") or []
     default = DEFAULT_LABELS.get(analyzer, analyzer)
@@ -244,10 +278,10 @@ def _detections(analyzer: str, outputs: dict[str, Any]) -> list[Detection]:
     for i, box in enumerate(boxes):
         if not (isinstance(box, list) and len(box) == 4):
             continue
-        score = scores[i] if i < len(scores) and isinstance(scores[i], int | float) else 1.0
+        score = scores[i] if i < len(scores) and isinstance(scores[i], (int, float)) else 1.0
         label = labels[i] if i < len(labels) and isinstance(labels[i], str) else default
-        x0, y0, x1, y1 = (float(v) for v in box)
-        out.append(Detection((x0, y0, x1, y1), label, float(score)))
+        x0, y0, x1, y1 = box
+        out.append(Detection((float(x0), float(y0), float(x1), float(y1)), label, float(score)))
     return out
 
 

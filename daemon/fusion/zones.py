@@ -68,13 +68,15 @@ def anchor_point(box: tuple[float, float, float, float], anchor: Anchor) -> Poin
 
 def inside(point: Point, polygon: list[Point]) -> bool:
     """Ray casting: whether `point` is inside `polygon` (on an edge counts as either)."""
+    if not polygon:
+        return False
     x, y = point
     result = False
-    n = len(polygon)
-    for i in range(n):
-        (x0, y0), (x1, y1) = polygon[i], polygon[(i + 1) % n]
+    x0, y0 = polygon[-1]
+    for x1, y1 in polygon:  # each edge from the vertex before to this one
         if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
             result = not result
+        x0, y0 = x1, y1
     return result
 
 
