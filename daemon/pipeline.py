@@ -24,7 +24,7 @@ from daemon.fusion.scene import StreamScene
 from daemon.ingest.hub import IngestHub
 from daemon.metrics import Metrics
 from daemon.publishing.format import digest_line
-from daemon.publishing.records import detections_record
+from daemon.publishing.records import AnalysisRate, Status, detections_record
 from daemon.publishing.snapshots import EventSnapshots
 from daemon.stages import StageClock
 from daemon.stream_state import StreamState
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from daemon.publishing.publisher import Publisher
 
 log = logging.getLogger("pipeline")
-STATUS_SCHEMA = 1
 
 
 class Pipeline:
@@ -313,20 +312,15 @@ class Pipeline:
 
     def _degraded(self, stream: str, fps: float, configured: float, reason: str) -> None:
         """Publish the overload policy's change of a stream's analysis fps."""
-        self.publisher.publish(
-            "status",
-            stream,
-            {
-                "schema": STATUS_SCHEMA,
-                "type": "analysis_rate",
-                "stream": stream,
-                "fps": fps,
-                "configured_fps": configured,
-                "degraded": fps < configured,
-                "detail": reason,
-                "at": time.time(),
-            },
+        rate = AnalysisRate(
+            stream=stream,
+            fps=fps,
+            configured_fps=configured,
+            degraded=fps < configured,
+            detail=reason,
+            at=time.time(),
         )
+        self.publisher.publish("status", stream, rate)
 
     def _publish_events(self, stream: str, messages: list[dict[str, Any]]) -> None:
         for message in messages:
@@ -351,16 +345,13 @@ class Pipeline:
         self, stream: str, state: str, detail: str | None, previous: str | None = None
     ) -> None:
         """Publish a `status.<stream>` message: the stream's state changed."""
-        message = {
-            "schema": STATUS_SCHEMA,
-            "type": "status",
-            "stream": stream,
-            "state": state,
-            "detail": None if detail is None else redact(detail),
-            "at": time.time(),
-        }
-        if previous is not None:
-            message["previous"] = previous
+        message = Status(
+            stream=stream,
+            state=state,  # type: ignore[arg-type]  # one of STREAM_STATES, from ingest
+            previous=msgspec.UNSET if previous is None else previous,
+            detail=None if detail is None else redact(detail),
+            at=time.time(),
+        )
         self.publisher.publish("status", stream, message)
 
     def _digest(self, now: float) -> None:
