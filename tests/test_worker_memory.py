@@ -1,8 +1,10 @@
 """What a process costs in memory: a vision worker whose analyzers need no model never
-loads torch, and stays within the PSS bound of issue 21 once it has analysed frames.
+loads torch, and stays within the PSS bound of issue 21 once it has analysed frames; an
+ingest process of a 360p stream stays within its own.
 
 The worker is a real process started with the shipped config's vision analyzers and
-options, the command line tandemd gives it, registered with a ROUTER in the test.
+options, the command line tandemd gives it, registered with a ROUTER in the test; the
+ingest process is a real one too (tests/ingest_peer.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from daemon import protocol
 from daemon.config import load_config
 from daemon.workers.analyzers import spec_for
 from daemon.workers.launch import WorkerLaunch
+from streams import SourceSpec
 from tests.conftest import ROOT
+from tests.ingest_peer import IngestPeer
 from tests.vision_clips import faces_and_persons_frame
 
 WORKER_PSS_MAX = 150 << 20  # issue 21: a vision worker without a torch model
@@ -148,3 +152,23 @@ def test_the_worker_side_of_frame_analyzers_imports_without_torch() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+INGEST_PSS_MAX = 40 << 20  # issue 21: per ingest process
+LAVFI_360P = "testsrc2=size=640x360:rate=30[out0];sine=frequency=440:sample_rate=48000[out1]"
+
+
+def test_an_ingest_process_of_a_360p_stream_stays_small(tmp_path: Path) -> None:
+    """A real ingest process on the shipped lavfi test stream, granted credit by a ROUTER
+    in this process (which maps the same libraries tandemd does, as the PSS split goes
+    in the service)."""
+    spec = SourceSpec("m", LAVFI_360P, format="lavfi", pace="realtime", live=True)
+    peer = IngestPeer(tmp_path, spec)
+    try:
+        assert peer.pump_until(lambda: len(peer.of(protocol.VideoItem)) >= 25, timeout_s=30)
+        peer.pump(2.0)  # frames and audio keep flowing: the buffers have reached their size
+        pss = pss_bytes(peer.proc.pid)
+    finally:
+        peer.stop()
+    print(f"ingest process PSS {pss / 2**20:.0f} MiB")
+    assert pss <= INGEST_PSS_MAX, f"ingest process PSS {pss / 2**20:.0f} MiB"
