@@ -25,6 +25,7 @@ SECTIONS = {
     "gating": "bench.gating",
     "baseline": "bench.baseline",
     "gpu": "bench.gpu",
+    "memory": "bench.memory",
 }
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 

@@ -145,7 +145,8 @@ def run(quick: bool) -> list[Row]:
     first = points[counts[0]]
     rows = [
         row(
-            f"memory: whole service PSS at {n} lavfi 360p streams, shipped workers ({describe(s)})",
+            f"memory: whole service PSS at {n} lavfi 360p stream{'s' if n > 1 else ''}, "
+            f"shipped workers ({describe(s)})",
             s.total_mib,
             "MiB",
             f"the same service at {counts[0]} stream",
