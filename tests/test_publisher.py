@@ -1,0 +1,87 @@
+"""The publisher on a real PUB socket: records in order, batched ones only once flushed,
+unencodable ones dropped and counted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import zmq
+from prometheus_client import CollectorRegistry, Counter
+
+from daemon.publishing.publisher import Publisher
+from daemon.publishing.records import Detections
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    deadline = time.monotonic() + 5  # until the subscription has reached the publisher
+    while not sub.poll(50):
+        assert time.monotonic() < deadline, "the subscription never arrived"
+        pub.send_multipart([b"probe", b"{}"])
+    while sub.poll(100):
+        sub.recv_multipart()
+    yield pub, sub
+    pub.close(linger=0)
+    sub.close(linger=0)
+    ctx.term()
+
+
+def received(sub: zmq.Socket[bytes], wait_ms: int = 1000) -> list[list[bytes]]:
+    out = []
+    while sub.poll(wait_ms):
+        out.append(sub.recv_multipart())
+        wait_ms = 200
+    return out
+
+
+def record(seq: int) -> Detections:
+    return Detections(
+        stream="s", modality="video", seq=seq, pts=seq / 5, end=(seq + 1) / 5, wall=0.0,
+        infer_s=0.0, outputs={"motion": {"boxes": [[0.1, 0.2, 0.3, 0.4]]}}, errors={},
+        published_at=0.0,
+    )  # fmt: skip
+
+
+def test_records_go_out_as_topic_and_json_in_order(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    pub, sub = pair
+    publisher = Publisher(pub)
+    assert publisher.publish("detections", "s", record(0))
+    assert publisher.publish("fused", "s", {"type": "fused", "x": 1.5})
+    assert publisher.publish("snapshot", "s", {"type": "snapshot"}, b"\xff\xd8jpeg")
+    frames = received(sub)
+    assert [f[0] for f in frames] == [b"detections.s", b"fused.s", b"snapshot.s"]
+    assert frames[0][1].startswith(b'{"schema":1,"type":"detections","stream":"s"')
+    assert frames[1][1] == b'{"type":"fused","x":1.5}'
+    assert frames[2][1:] == [b'{"type":"snapshot"}', b"\xff\xd8jpeg"]
+
+
+def test_batched_records_go_out_in_order_when_flushed(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    pub, sub = pair
+    registry = CollectorRegistry()
+    dropped = Counter("dropped", "", ["kind", "reason"], registry=registry)
+    publisher = Publisher(pub, dropped, batched=True)
+    for seq in range(50):
+        assert publisher.publish("detections", "s", record(seq))
+    assert not publisher.publish("fused", "s", {"bad": float("nan")})  # refused at once
+    labels = {"kind": "fused", "reason": "unencodable"}
+    assert registry.get_sample_value("dropped_total", labels) == 1
+    assert received(sub, wait_ms=300) == []
+    publisher.flush()
+    frames = received(sub)
+    assert [f[0] for f in frames] == [b"detections.s"] * 50
+    seqs = [int(f[1].split(b'"seq":')[1].split(b",")[0]) for f in frames]
+    assert seqs == list(range(50))
+    publisher.publish("event", "s", {"type": "event"})
+    publisher.close()  # sends what is still queued
+    assert [f[0] for f in received(sub)] == [b"event.s"]
