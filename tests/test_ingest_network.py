@@ -250,7 +250,9 @@ def test_live_stream_outrunning_its_consumer_drops_oldest_within_its_bound(
         drops = peer.of(protocol.IngestStats)[-1].drops.get("video:backpressure", 0)
         received = len(peer.of(protocol.VideoItem))
         assert received == 2  # no more credit, no more items
-        assert drops >= 30  # the rest was dropped, oldest first, and counted
+        # The rest was dropped, oldest first, and counted: about 85 of 3 s at 30 fps on a
+        # quiet machine, fewer where a loaded one decodes slower (24 seen at load 8).
+        assert drops >= 12
         # Sampled but neither sent nor dropped: in the ring (bound 4), in the decode
         # thread's handoff (HANDOFF_BOUND) or in between (1). Never more.
         held = counters["video_frames_sampled"] - drops - received
