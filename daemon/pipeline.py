@@ -309,6 +309,9 @@ class Pipeline:
                 self._status(stream, "ended" if detail in ("eof", "stopped") else "failed", detail)
         self.cascades.tick()
         self._digest(now)
+        # Out with these records: what was queued since the last scan (per-item detections,
+        # statuses), in order; batched, that costs a fraction of a send per message.
+        self.publisher.flush()
 
     def _degraded(self, stream: str, fps: float, configured: float, reason: str) -> None:
         """Publish the overload policy's change of a stream's analysis fps."""

@@ -157,7 +157,8 @@ class Tandemd:
         cfg = self.config.publish
         options = {zmq.SNDHWM: cfg.hwm}
         sock = self._bind("publish", zmq.PUB, cfg.endpoint, cfg.curve_secret_key, options=options)
-        return Publisher(sock, self.metrics.publish_dropped)
+        # Batched: flushed by the pipeline with each scan's records (every SCAN_S).
+        return Publisher(sock, self.metrics.publish_dropped, batched=True)
 
     def _bind_control(self) -> ControlServer:
         cfg = self.config.control

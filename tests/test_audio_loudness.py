@@ -51,6 +51,7 @@ def test_integrated_and_short_term_agree_with_ffmpeg_ebur128(program: Path) -> N
     assert compared >= 25
 
 
+@pytest.mark.slow
 def test_full_band_noise_agrees_at_48k_and_reads_lower_at_16k(tmp_path: Path) -> None:
     # White noise has energy up to 24 kHz, which a 16 kHz worker rate cannot carry.
     path = write_wav(tmp_path / "noise.wav", synthesize([Part(6.0, 0, 0.3)]))

@@ -60,6 +60,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> list[WorkItem]:
     return chunks(write_wav(tmp_path_factory.mktemp("asr") / "s.wav", samples, rate))
 
 
+@pytest.mark.slow
 def test_classify_with_a_local_ast_gives_schema_valid_results(
     tmp_path: Path, speech: list[WorkItem]
 ) -> None:
@@ -109,6 +110,7 @@ def test_watching_an_unknown_label_names_it(tmp_path: Path) -> None:
         build(["classify"], "audio", {"classify": {"model": str(model), "watch": ["Unicorn"]}})
 
 
+@pytest.mark.slow
 def test_silence_goes_through_both_models(tmp_path: Path) -> None:
     ast, whisper = tiny_ast(tmp_path / "ast"), tiny_whisper(tmp_path / "w")
     analyzers = build(

@@ -36,6 +36,7 @@ def spans(outs: list[dict[str, object]]) -> list[tuple[float, float]]:
     return list(zip(starts, ends, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [16000, 48000])
 def test_speech_spans_match_the_known_espeak_spans(
     speech: tuple[Path, list[tuple[float, float]]], rate: int
@@ -51,6 +52,7 @@ def test_speech_spans_match_the_known_espeak_spans(
     assert max(o["speech_prob_max"] for o in outs) > 0.9  # type: ignore[type-var]
 
 
+@pytest.mark.slow
 def test_batched_probabilities_equal_silero_frame_by_frame(
     speech: tuple[Path, list[tuple[float, float]]],
 ) -> None:
@@ -70,6 +72,7 @@ def test_batched_probabilities_equal_silero_frame_by_frame(
     assert (batched > 0.5).tolist() == (reference > 0.5).tolist()
 
 
+@pytest.mark.slow
 def test_interleaved_streams_get_the_same_answers_as_alone(
     speech: tuple[Path, list[tuple[float, float]]],
 ) -> None:
@@ -96,6 +99,7 @@ def test_a_gap_restarts_the_stream_state() -> None:
     assert first["speech_prob"] == fresh["speech_prob"]
 
 
+@pytest.mark.slow
 def test_loading_silero_keeps_the_worker_thread_setting() -> None:
     # In a fresh process: importing silero_vad the first time is what resets threads.
     code = (

@@ -53,6 +53,7 @@ def tandem(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -
         ("tcp://127.0.0.1:70000", "port '70000' is not a number from 0 to 65535"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_endpoint_is_a_usage_error_naming_it(command: str, endpoint: str, says: str) -> None:
     proc = tandem(command, "--endpoint", endpoint, timeout=30)
     assert proc.returncode == 2
@@ -60,6 +61,7 @@ def test_a_bad_endpoint_is_a_usage_error_naming_it(command: str, endpoint: str, 
     assert says in proc.stderr
 
 
+@pytest.mark.slow
 def test_watch_with_no_daemon_says_so_then_gives_up_at_its_timeout() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -74,6 +76,7 @@ def test_watch_with_no_daemon_says_so_then_gives_up_at_its_timeout() -> None:
     assert "gave up after --timeout 2.5 s" in gave_up
 
 
+@pytest.mark.slow
 def test_watch_without_a_timeout_does_not_wait_silently() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     with subprocess.Popen(
@@ -102,6 +105,7 @@ def stale_socket(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_status_passes_over_a_dead_daemons_socket_and_says_so(tmp_path: Path) -> None:
     dead = stale_socket(tmp_path / "tandem-dead1" / "control.sock")
     env = {"TMPDIR": str(tmp_path)}
@@ -162,6 +166,7 @@ def test_status_and_watch_against_a_live_tandemd(tmp_path: Path, tandemd: Any) -
     assert daemon.stop() == 0
 
 
+@pytest.mark.slow
 def test_analyze_with_a_missing_config_fails_naming_it(tmp_path: Path) -> None:
     clip = encode_clip(tmp_path / "clip.mp4", seconds=1.0, audio=False)
     proc = tandem("analyze", str(clip), "--config", str(tmp_path / "missing.toml"))

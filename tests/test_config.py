@@ -75,6 +75,7 @@ def test_bad_config_names_file_and_key(tmp_path: Path, case: str) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["daemon.main"], ["daemon.cli", "check-config"]])
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, command: list[str]) -> None:
     path = tmp_path / "bad.toml"

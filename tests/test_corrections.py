@@ -31,6 +31,7 @@ def connected(publisher: Publisher, sub: Subscriber) -> None:
     raise AssertionError("subscriber never joined")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corrections", [True, False])
 def test_late_result_is_counted_and_optionally_published(corrections: bool) -> None:
     config = parse_config(

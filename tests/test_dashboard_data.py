@@ -61,6 +61,7 @@ def has_data(web: int, expr: str) -> bool:
     return any(math.isfinite(float(r["value"][1])) for r in body["data"]["result"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (scripts/system-deps)")
 @pytest.mark.timeout(120)
 def test_every_panel_has_data_with_the_shipped_config(tmp_path: Path, tandemd: Any) -> None:

@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import zmq
 from prometheus_client import CollectorRegistry
 
@@ -165,6 +166,7 @@ def answer(dealer: zmq.Socket, seq: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_credit_caps_what_each_worker_holds_and_the_faster_one_gets_more() -> None:
     ctx = zmq.Context()
     sock = bind_server(ctx, zmq.ROUTER, "tcp://127.0.0.1:*")

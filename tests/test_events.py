@@ -225,6 +225,7 @@ def test_the_same_action_again_extends_it_and_is_undone_once() -> None:
     assert switched == [True, False]
 
 
+@pytest.mark.slow
 def test_workers_never_import_fusion() -> None:
     import subprocess
     import sys

@@ -36,6 +36,7 @@ def get(port: int, path: str) -> tuple[int, str]:
         return 0, ""
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_health_and_readiness_across_startup_and_a_wedged_loop(tmp_path: Path) -> None:
     config = base_config(tmp_path, audio_workers=1) + TONE

@@ -91,6 +91,7 @@ def spec_for(port: int) -> SourceSpec:
     )
 
 
+@pytest.mark.slow
 def test_no_running_state_between_a_stall_and_the_reconnect(
     tmp_path: Path, falls_silent: int
 ) -> None:
@@ -112,6 +113,7 @@ def test_no_running_state_between_a_stall_and_the_reconnect(
         peer.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("falls_silent", ["resumes"], indirect=True)
 def test_media_that_comes_back_after_a_stall_is_running_again(
     tmp_path: Path, falls_silent: int

@@ -97,6 +97,7 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+@pytest.mark.slow
 def test_100_silent_opens_leak_neither_threads_nor_fds(silent_port: int) -> None:
     spec = SourceSpec("mute", f"http://127.0.0.1:{silent_port}/x.ts", open_timeout_s=0.1)
     with pytest.raises(SourceError):  # warm up whatever FFmpeg sets up once per process

@@ -181,6 +181,7 @@ def silent_port() -> Iterator[int]:
         ({"rtsp_flags": "listen"}, "with no sender connecting"),
     ],
 )
+@pytest.mark.slow
 def test_rtsp_open_timeout_says_it_timed_out_and_after_how_long(
     silent_port: int, options: dict[str, str], waiting_for: str
 ) -> None:
@@ -203,6 +204,7 @@ def test_rtsp_open_timeout_says_it_timed_out_and_after_how_long(
     ), message
 
 
+@pytest.mark.slow
 def test_rtp_mpegts_source(tmp_path: Path) -> None:
     port = free_port() & ~1  # RTP on an even port, RTCP on the next
     spec = SourceSpec(
@@ -229,6 +231,7 @@ def test_rtp_mpegts_source(tmp_path: Path) -> None:
         peer.close()
 
 
+@pytest.mark.slow
 def test_live_stream_outrunning_its_consumer_drops_oldest_within_its_bound(
     tmp_path: Path,
 ) -> None:

@@ -73,6 +73,7 @@ def test_json_lines_carry_priority_and_no_prefix_off_the_journal(
     assert record["priority"] == 4 and record["level"] == "warning"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_tandemd_and_its_worker_log_priorities_to_the_journal(tmp_path: Path) -> None:
     """A real tandemd whose stdout is "the journal": format auto picks JSON, and every

@@ -53,6 +53,7 @@ def test_auto_is_json_under_the_journal(monkeypatch: pytest.MonkeyPatch) -> None
     assert resolve_format("text") == "text"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_tandemd_and_children_log_json_lines(tmp_path: Path, tandemd: Any) -> None:
     config = base_config(tmp_path, audio_workers=1).replace(

@@ -60,6 +60,7 @@ def _text(port: int) -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
 
 
+@pytest.mark.slow
 def test_stage_latency_and_bounded_labels(live: tuple[int, int]) -> None:
     port, worker_port = live
     assert metric(port, "tandem_worker_credits", kind="audio") >= 0
@@ -73,6 +74,7 @@ def test_stage_latency_and_bounded_labels(live: tuple[int, int]) -> None:
     assert metric(worker_port, "tandem_worker_items_total") > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (prometheus package)")
 def test_promtool_check_metrics_is_clean(live: tuple[int, int]) -> None:
     assert PROMTOOL is not None
@@ -85,6 +87,7 @@ def test_promtool_check_metrics_is_clean(live: tuple[int, int]) -> None:
         )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed")
 @pytest.mark.timeout(120)
 def test_prometheus_scrapes_tandemd_and_worker(tmp_path: Path, live: tuple[int, int]) -> None:

@@ -95,6 +95,7 @@ def test_every_counter_starts_at_zero_for_every_known_label_set(tmp_path: Path) 
     assert registry.get_sample_value("tandem_latency_objective_seconds", {"stream": "rec"}) is None
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_reload_removes_a_streams_series_and_seeds_the_new_ones(
     tmp_path: Path, tandemd: Any

@@ -40,6 +40,7 @@ def test_watchdog_pings_only_when_due_and_healthy(tmp_path: Path) -> None:
         notifier.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_notify_sequence_and_wedged_loop(tmp_path: Path) -> None:
     config = base_config(tmp_path, audio_workers=1)
@@ -115,6 +116,7 @@ TONE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sighup_sends_reloading_then_ready_and_says_when_a_reload_failed(tmp_path: Path) -> None:
     config = base_config(tmp_path)

@@ -55,6 +55,7 @@ def fused(out: list[Record], stream_id: str) -> list[dict[str, Any]]:
     return [r for t, r in out if t == f"fused.{stream_id}"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_sighup_adds_and_removes_a_stream_without_a_gap(tmp_path: Path, tandemd: Any) -> None:
     base = base_config(tmp_path, audio_workers=1) + "[fusion]\nwindow_s = 0.5\nmax_delay_ms = 300\n"

@@ -136,6 +136,7 @@ def test_unknown_key_is_refused_and_counted(server: CurveServer, keys) -> None:
     assert server.refused("unauthorized") >= 1
 
 
+@pytest.mark.slow
 def test_null_and_plain_clients_are_refused(server: CurveServer) -> None:
     assert not server.admits(lambda sock: None)  # NULL: no security at all
 
@@ -147,6 +148,7 @@ def test_null_and_plain_clients_are_refused(server: CurveServer) -> None:
     assert server.refused("handshake") >= 2
 
 
+@pytest.mark.slow
 def test_each_kind_of_refusal_is_logged_though_others_came_first(
     server: CurveServer, keys, capsys: pytest.CaptureFixture[str]
 ) -> None:

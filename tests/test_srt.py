@@ -82,6 +82,7 @@ def srt_sender(tmp_path: Path):
     sender.wait()
 
 
+@pytest.mark.slow
 def test_srt_source_decodes_through_the_relay(srt_sender: str) -> None:
     spec = SourceSpec("cam", srt_sender, fps=5, width=160, height=120)
     video, audio = [], []
@@ -95,6 +96,7 @@ def test_srt_source_decodes_through_the_relay(srt_sender: str) -> None:
     assert isinstance(audio[0], AudioChunk) and audio[0].sample_rate == 16000
 
 
+@pytest.mark.slow
 def test_srt_with_nobody_listening_fails_within_the_open_timeout() -> None:
     url = f"srt://127.0.0.1:{free_udp_port()}?mode=caller"
     started = time.monotonic()

@@ -30,6 +30,7 @@ def tandem(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_tandem_status_shows_streams_workers_and_rates(tmp_path: Path, tandemd: Any) -> None:
     daemon = tandemd(base_config(tmp_path, audio_workers=1) + TONE)

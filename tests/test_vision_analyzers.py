@@ -69,6 +69,7 @@ def test_faces_found_where_they_were_drawn(people_clip: Path) -> None:
     assert x0 < 200 / 640 < x1 and y0 < 180 / 360 < y1
 
 
+@pytest.mark.slow
 def test_persons_found_where_they_were_drawn(people_clip: Path) -> None:
     persons = build(["persons"], "video")[0]
     out = [(it.pts, persons.analyze(it)) for it in items(people_clip)]

@@ -101,6 +101,7 @@ def test_cuda_runtime_reports_memory() -> None:
     assert runtime.memory_bytes() >= keep.numel() * 4
 
 
+@pytest.mark.slow
 def test_worker_process_exits_2_naming_a_missing_model(tmp_path: Path) -> None:
     done = subprocess.run(
         [

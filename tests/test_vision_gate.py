@@ -77,6 +77,7 @@ def outputs(analyzer_: Any, path: Path) -> list[tuple[WorkItem, dict[str, Any]]]
     return [(item, analyzer_.analyze(item)) for item in items(path)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["faces", "persons"])
 def test_a_still_clip_runs_the_detector_only_first_and_at_each_refresh(
     name: str, clips: dict[str, Path]
@@ -104,6 +105,7 @@ def _inside(box: list[float], x: float, y: float) -> bool:
     return box[0] < x < box[2] and box[1] < y < box[3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["faces", "persons"])
 def test_a_change_in_part_of_the_frame_runs_the_detector_on_that_region(
     name: str, clips: dict[str, Path]

@@ -71,6 +71,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BUILDERS))
 def test_tiny_model_by_path_gives_schema_valid_results(kind: str, models: dict[str, Path]) -> None:
     name = ANALYZER[kind]
@@ -88,6 +89,7 @@ def test_tiny_model_by_path_gives_schema_valid_results(kind: str, models: dict[s
     assert alone.keys() == outputs[4].keys()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["detr", "rtdetr", "yolos"])
 def test_detector_outputs(kind: str, models: dict[str, Path]) -> None:
     options = {"objects": {"model": str(models[kind]), **OPTIONS["objects"]}}
@@ -102,6 +104,7 @@ def test_detector_outputs(kind: str, models: dict[str, Path]) -> None:
     assert out["region"] is None  # the whole frame
 
 
+@pytest.mark.slow
 def test_detector_scores_each_kind_of_head(models: dict[str, Path]) -> None:
     """DETR and YOLOS: a softmax with a "no object" class left out, so a query's best
     class scores under its share of 1; RT-DETR: a sigmoid per class, no such class."""

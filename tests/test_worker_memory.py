@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 import zmq
 
 from daemon import protocol
@@ -107,6 +108,7 @@ def shipped_vision_worker() -> Iterator[tuple[subprocess.Popen[bytes], Dispatche
         dispatcher.close()
 
 
+@pytest.mark.slow
 def test_a_vision_worker_without_models_never_loads_torch_and_stays_small() -> None:
     pool = load_config(ROOT / "config.toml").workers.vision
     assert not any(spec_for(name, "video").uses_torch for name in pool.analyzers)
