@@ -83,7 +83,7 @@ def steady_cpu(path: Path, stream_keys: str) -> Cpu:
         (Path(tmp) / "config.toml").write_text(config(Path(tmp), path, pub, stream_keys))
         with Subscriber(f"tcp://127.0.0.1:{pub}", [""]) as sub:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon.main", str(Path(tmp) / "config.toml")],
+                [sys.executable, "-m", "daemon.cli.tandemd", str(Path(tmp) / "config.toml")],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

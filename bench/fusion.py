@@ -25,7 +25,7 @@ from typing import Any
 from bench.core import Row, row
 from daemon.config import load_config
 from daemon.fusion.fuser import StreamFuser
-from daemon.protocol import PROTOCOL_VERSION, Result
+from daemon.wire.protocol import PROTOCOL_VERSION, Result
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO_OUT = {
@@ -133,7 +133,9 @@ def live_latency(vision: list[str], seconds: float) -> tuple[float, float, float
         latencies: list[float] = []
         partial = 0
         with Subscriber(f"tcp://127.0.0.1:{pub}", ["fused."]) as sub:
-            proc = subprocess.Popen([sys.executable, "-m", "daemon.main", str(config)], cwd=ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daemon.cli.tandemd", str(config)], cwd=ROOT
+            )
             try:
                 warmup = time.monotonic() + 5.0
                 deadline = time.monotonic() + seconds + 30.0

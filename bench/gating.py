@@ -93,7 +93,7 @@ def tandem_rate(path: Path, analyzers: list[str] | str, gated: bool) -> tuple[fl
         config.write_text(tandem_config(Path(tmp), path, pub, analyzers, gated))
         with Subscriber(f"tcp://127.0.0.1:{pub}", ["detections.", "status."]) as sub:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon.main", str(config)],
+                [sys.executable, "-m", "daemon.cli.tandemd", str(config)],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -49,7 +49,7 @@ def _clip(path: Path, size: tuple[int, int], seconds: float) -> Path:
 def _decode(mode: str, path: str, streams: int, barrier: Any, results: Any) -> None:
     import av
 
-    from daemon.allocator import keep_frame_buffers
+    from daemon.runtime.allocator import keep_frame_buffers
     from streams import SourceSpec, SourceStats, auto_decode_threads, open_source
 
     if mode != "bare":

@@ -63,7 +63,7 @@ def clip(resolution: str, seconds: float) -> Path:
     """An H.264 (ultrafast, GOP 30, no B-frames) + AAC clip, encoded once per process."""
     key = (resolution, seconds)
     if key not in _clips:
-        from tests.media import encode_clip
+        from tests.support.media import encode_clip
 
         width, height = RESOLUTIONS[resolution]
         path = Path(_tmp.name) / f"{resolution}-{seconds:g}s.mp4"
@@ -169,7 +169,7 @@ class Tandemd:
         self.log_path = setup.run_dir / "tandemd.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.main", str(path)],
+            [sys.executable, "-m", "daemon.cli.tandemd", str(path)],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

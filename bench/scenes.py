@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.vision_clips import person
+from tests.support.vision_clips import person
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 KINDS = ("still", "moving")

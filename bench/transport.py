@@ -19,12 +19,12 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from bench.core import Row, median_pair, row
-from daemon import protocol
-from daemon.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.core.metrics import Metrics
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.dispatch.peers import Held
-from daemon.endpoints import bind_server
-from daemon.metrics import Metrics
+from daemon.runtime.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.wire import protocol
+from daemon.wire.endpoints import bind_server
 
 SIZES = {"640x360": (360, 640), "1280x720": (720, 1280)}
 CAPACITY = 64
@@ -64,7 +64,7 @@ def raw_push_pull(endpoint: str, payload: np.ndarray, count: int) -> float:
 def _worker(endpoint: str) -> None:
     from prometheus_client import CollectorRegistry
 
-    from daemon.allocator import freeze_startup_objects, keep_frame_buffers
+    from daemon.runtime.allocator import freeze_startup_objects, keep_frame_buffers
     from daemon.workers.batching import BatchRunner
     from daemon.workers.device import make_runtime
     from daemon.workers.metrics import WorkerMetrics

@@ -27,7 +27,7 @@ from daemon.envsubst import UnsetVariableError, expand_tree
 from daemon.fusion.rules import EventRule, check_rules
 from daemon.fusion.scene import ZONES_ANALYZER
 from daemon.fusion.zones import LineConfig, Shape, ZoneConfig
-from daemon.vocabulary import MODALITY_OF, Kind
+from daemon.wire.vocabulary import MODALITY_OF, Kind
 from daemon.workers import analyzers
 from daemon.workers.analyzers.specs import DEFAULT_AUDIO
 from daemon.workers.gpus import visible_gpus

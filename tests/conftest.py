@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.media import encode_clip
+from tests.support.media import encode_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ class Daemon:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.main", str(config_path)],
+            [sys.executable, "-m", "daemon.cli.tandemd", str(config_path)],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -157,7 +157,7 @@ def worker_argv(kind: str, endpoint: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "daemon.cli",
+        "daemon.cli.tandem",
         "worker",
         "--kind",
         kind,

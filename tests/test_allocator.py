@@ -1,4 +1,4 @@
-"""daemon/allocator.py: what start-up built stays out of the garbage collector's scans,
+"""daemon/runtime/allocator.py: what start-up built stays out of the garbage collector's scans,
 and what start-up left as garbage is collected first, not frozen with it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from daemon.allocator import freeze_startup_objects
+from daemon.runtime.allocator import freeze_startup_objects
 
 
 class _Node:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.progress import show_progress
-from tests.av_clips import black_and_silence
 from tests.conftest import ROOT
-from tests.media import encode_clip
-from tests.schemas import validate
+from tests.support.av_clips import black_and_silence
+from tests.support.media import encode_clip
+from tests.support.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ when = {all = [{analyzer = "black", output = "black", op = "is_true"},
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "analyze", *args],
+        [sys.executable, "-m", "daemon.cli.tandem", "analyze", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -135,7 +135,7 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "analyze", str(clip)],
+        [sys.executable, "-m", "daemon.cli.tandem", "analyze", str(clip)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=terminal,
@@ -153,7 +153,7 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
 
 
 def test_summary_has_tracks_zone_and_line_counts_and_snapshot_paths(tmp_path: Path) -> None:
-    from tests.scene_clips import shapes_clip
+    from tests.support.scene_clips import shapes_clip
 
     clip = shapes_clip(tmp_path / "yard.mp4")
     config = tmp_path / "scene.toml"

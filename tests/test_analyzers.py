@@ -11,7 +11,7 @@ import torch
 from daemon.workers.analyzers import UnknownAnalyzerError, WorkItem, build
 from daemon.workers.analyzers.level import LevelAnalyzer
 from daemon.workers.analyzers.motion import MotionAnalyzer
-from tests.media import moving_square
+from tests.support.media import moving_square
 
 
 def frame(i: int, seq: int | None = None, stream: str = "s") -> WorkItem:

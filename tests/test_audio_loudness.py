@@ -12,8 +12,8 @@ import torchaudio.functional as taf
 
 from daemon.workers.analyzers import WorkItem
 from daemon.workers.analyzers.loudness import LoudnessAnalyzer
-from tests.audio_media import Part, chunks, ebur128, feed, synthesize, write_wav
-from tests.media import encode_clip
+from tests.support.audio_media import Part, chunks, ebur128, feed, synthesize, write_wav
+from tests.support.media import encode_clip
 
 # Tones below 8 kHz at several levels with silent gaps (which the gates must exclude).
 PROGRAM = [

@@ -10,7 +10,7 @@ import torch
 from daemon.workers.analyzers import WorkItem, validate_options
 from daemon.workers.analyzers.mel import MelAnalyzer, band_names
 from daemon.workers.analyzers.specs import MelOptions
-from tests.audio_media import Part, synthesize
+from tests.support.audio_media import Part, synthesize
 
 
 def item(samples: torch.Tensor, rate: int = 16000) -> WorkItem:

@@ -12,8 +12,8 @@ import torch
 from daemon.config import ConfigError, parse_config
 from daemon.workers.analyzers import WorkItem, build
 from daemon.workers.analyzers.pretrained import ModelNotAvailableError
-from tests.audio_media import chunks, speech_with_gaps, write_wav
-from tests.tiny_audio_models import AUDIOSET_LABELS, tiny_ast, tiny_whisper
+from tests.support.audio_media import chunks, speech_with_gaps, write_wav
+from tests.support.tiny_audio_models import AUDIOSET_LABELS, tiny_ast, tiny_whisper
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 CLASSIFY = {

@@ -11,7 +11,7 @@ from daemon.workers.analyzers import WorkItem
 from daemon.workers.analyzers.clipping import ClippingAnalyzer
 from daemon.workers.analyzers.silence import SilenceAnalyzer
 from daemon.workers.analyzers.specs import ClippingOptions, SilenceOptions
-from tests.audio_media import Part, chunks, feed, silencedetect, synthesize, write_wav
+from tests.support.audio_media import Part, chunks, feed, silencedetect, synthesize, write_wav
 
 # Gaps of several lengths, some shorter than the minimum, one of faint noise below the
 # threshold, starting and ending at times that do not fall on chunk boundaries.

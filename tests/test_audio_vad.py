@@ -13,8 +13,8 @@ import torch
 from daemon.workers.analyzers import WorkItem
 from daemon.workers.analyzers.silero import FRAME, SileroState, SileroVad, load_jit
 from daemon.workers.analyzers.vad import VadAnalyzer
-from tests.audio_media import chunks, feed, speech_with_gaps, write_wav
 from tests.conftest import ROOT
+from tests.support.audio_media import chunks, feed, speech_with_gaps, write_wav
 
 PHRASES = [
     "The quick brown fox jumps over the lazy dog.",

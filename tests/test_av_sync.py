@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.av_clips import flashes_and_beeps
 from tests.conftest import ROOT
-from tests.schemas import validate
+from tests.support.av_clips import flashes_and_beeps
+from tests.support.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_audio_late_by_300_ms_is_measured_within_40_ms(tmp_path: Path, late_s: f
     config.write_text(CONFIG)
     command = ["analyze", str(clip), "--config", str(config), "--json"]
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *command],
+        [sys.executable, "-m", "daemon.cli.tandem", *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def test_audio_late_by_300_ms_is_measured_within_40_ms(tmp_path: Path, late_s: f
 
 def test_onset_analyzer_finds_beeps_within_10_ms(tmp_path: Path) -> None:
     from daemon.workers.analyzers.onset import OnsetAnalyzer
-    from tests.audio_media import Part, chunks, feed, synthesize, write_wav
+    from tests.support.audio_media import Part, chunks, feed, synthesize, write_wav
 
     # Beeps at 0.73 s, 2.0 s (across a chunk edge: 1.99-2.09), 3.41 s on digital silence
     # and, at 4.5 s, a tone rising out of quiet noise.

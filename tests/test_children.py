@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from daemon.children import (
+from daemon.core.children import (
     BACKOFF_MAX_S,
     BACKOFF_START_S,
     RESTART_BUDGET,

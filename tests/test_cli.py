@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from daemon.cli import build_parser
+from daemon.cli.tandem import build_parser
 from tests.conftest import ROOT, free_port, wait_until
-from tests.media import encode_clip
-from tests.ops_support import base_config
+from tests.support.media import encode_clip
+from tests.support.ops_support import base_config
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
@@ -41,7 +41,7 @@ def environ(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def tandem(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
-    return run("daemon.cli", *args, env=env, timeout=timeout)
+    return run("daemon.cli.tandem", *args, env=env, timeout=timeout)
 
 
 @pytest.mark.parametrize("command", ["watch", "status"])
@@ -80,7 +80,7 @@ def test_watch_with_no_daemon_says_so_then_gives_up_at_its_timeout() -> None:
 def test_watch_without_a_timeout_does_not_wait_silently() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     with subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "watch", "--endpoint", endpoint],
+        [sys.executable, "-m", "daemon.cli.tandem", "watch", "--endpoint", endpoint],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -143,7 +143,7 @@ def test_status_and_watch_against_a_live_tandemd(tmp_path: Path, tandemd: Any) -
     read, write = os.pipe()
     os.close(read)
     piped = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "status", "--config", nowhere],
+        [sys.executable, "-m", "daemon.cli.tandem", "status", "--config", nowhere],
         cwd=ROOT,
         env=environ(env),
         stdout=write,
@@ -175,16 +175,16 @@ def test_analyze_with_a_missing_config_fails_naming_it(tmp_path: Path) -> None:
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize("program", ["daemon.cli", "daemon.main"])
+@pytest.mark.parametrize("program", ["daemon.cli.tandem", "daemon.cli.tandemd"])
 def test_version(program: str) -> None:
     proc = run(program, "--version")
     assert proc.returncode == 0
-    name = "tandem" if program == "daemon.cli" else "tandemd"
+    name = "tandem" if program == "daemon.cli.tandem" else "tandemd"
     assert re.fullmatch(rf"{name} \d+\.\d+\.\d+\S* \(Python 3\.\d+\.\d+\)\n", proc.stdout)
 
 
 def test_tandemd_help_lists_its_exit_codes() -> None:
-    proc = run("daemon.main", "--help")
+    proc = run("daemon.cli.tandemd", "--help")
     assert proc.returncode == 0
     for line in ("0  ", "1  ", "2  "):
         assert re.search(rf"^\s+{line}\S", proc.stdout, re.MULTILINE), proc.stdout

@@ -17,8 +17,8 @@ from daemon.cluster.kubernetes import SERVICE_ACCOUNT, KubernetesMembership
 from daemon.cluster.membership import StaticMembership
 from daemon.cluster.providers import membership_for
 from daemon.config import ClusterConfig
-from daemon.startup import StartupError
-from tests.kube_api import (
+from daemon.core.startup import StartupError
+from tests.support.kube_api import (
     TOKEN,
     FakeApi,
     api_status,

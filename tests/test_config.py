@@ -76,7 +76,7 @@ def test_bad_config_names_file_and_key(tmp_path: Path, case: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [["daemon.main"], ["daemon.cli", "check-config"]])
+@pytest.mark.parametrize("command", [["daemon.cli.tandemd"], ["daemon.cli.tandem", "check-config"]])
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, command: list[str]) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(BAD["wrong type"][0])
@@ -101,7 +101,7 @@ def test_every_error_is_shown_at_once_one_line_each(tmp_path: Path) -> None:
         '[[streams]]\nid = "cam"\nurl = "rtsp//cam"\nfsp = 5\ndecode_threads = 99\n'
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "check-config", str(path)],
+        [sys.executable, "-m", "daemon.cli.tandem", "check-config", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -140,7 +140,7 @@ def test_an_existing_file_named_like_a_mangled_url_is_a_file(
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.main", str(tmp_path / "nope.toml")],
+        [sys.executable, "-m", "daemon.cli.tandemd", str(tmp_path / "nope.toml")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -160,7 +160,7 @@ def test_embedded_default_config_is_valid() -> None:
 
 def test_check_config_accepts_the_default() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "check-config", "config.toml"],
+        [sys.executable, "-m", "daemon.cli.tandem", "check-config", "config.toml"],
         cwd=ROOT,
         capture_output=True,
         text=True,

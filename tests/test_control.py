@@ -10,10 +10,10 @@ import time
 import pytest
 import zmq
 
-from daemon.publishing.control import ask
+from daemon.control.server import ask
 from daemon.publishing.subscriber import Event, FusedRecord, Subscriber, active_events
 from tests.conftest import ROOT, free_port, metric, wait_until
-from tests.schemas import validate
+from tests.support.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_late_subscriber_gets_the_active_events(tandemd, tmp_path):
     # `tandem watch --events` prints events too, through the same subscriber API; the
     # ongoing event is not replayed, so ask for records plus events and find records.
     watch = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "watch", "--events", "--json", "--count", "3",
+        [sys.executable, "-m", "daemon.cli.tandem", "watch", "--events", "--json", "--count", "3",
          "--endpoint", f"tcp://127.0.0.1:{pub}", "--timeout", "20"],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip

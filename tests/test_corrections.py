@@ -9,14 +9,14 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from daemon.config import parse_config
-from daemon.endpoints import bind_server
+from daemon.core.metrics import Metrics
+from daemon.core.pipeline import Pipeline
 from daemon.ingest.hub import bind_ingest
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
 from daemon.publishing.publisher import Publisher
 from daemon.publishing.subscriber import Subscriber
+from daemon.wire.endpoints import bind_server
 from tests.conftest import free_port
-from tests.schemas import validate_published
+from tests.support.schemas import validate_published
 from tests.test_fusion import result
 
 

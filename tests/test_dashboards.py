@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.metrics import Metrics
+from daemon.core.metrics import Metrics
 from daemon.workers.metrics import WorkerMetrics
 from tests.conftest import ROOT
 

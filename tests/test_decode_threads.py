@@ -10,10 +10,10 @@ import av
 import pytest
 
 from daemon.config import ConfigError, parse_config
-from daemon.startup import ingest_launch
+from daemon.core.startup import ingest_launch
 from streams import SourceSpec, auto_decode_threads
 from streams.decode import configure_video
-from tests.media import encode_clip
+from tests.support.media import encode_clip
 
 
 def test_auto_shares_the_cores_out_over_the_video_streams() -> None:

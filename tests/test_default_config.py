@@ -21,7 +21,7 @@ def test_watch_gets_ten_records_from_the_default_config(tmp_path) -> None:
     started = time.monotonic()
     try:
         watch = subprocess.run(
-            [sys.executable, "-m", "daemon.cli", "watch", "--count", "10", "--json"],
+            [sys.executable, "-m", "daemon.cli.tandem", "watch", "--count", "10", "--json"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -40,7 +40,7 @@ def test_watch_gets_ten_records_from_the_default_config(tmp_path) -> None:
         # Per item too: every analyzer's outputs for each frame and chunk.
         per_item_args = ["watch", "--detections", "--count", "60", "--json"]
         watch = subprocess.run(
-            [sys.executable, "-m", "daemon.cli", *per_item_args],
+            [sys.executable, "-m", "daemon.cli.tandem", *per_item_args],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.config import parse_config
+from daemon.core.metrics import Metrics
 from daemon.dispatch.degrade import CALM_S, EVAL_S, Degrader
-from daemon.metrics import Metrics
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import free_port, metric, wait_until
 

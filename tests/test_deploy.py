@@ -22,7 +22,7 @@ import yaml
 from daemon.config import Config, parse_config
 from daemon.workers.launch import WorkerLaunch
 from tests.conftest import ROOT
-from tests.kustomize import Manifest, key, render
+from tests.support.kustomize import Manifest, key, render
 from tests.test_dashboards import _metric_names
 
 DEPLOY = ROOT / "deploy" / "kubernetes"

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from daemon.security import write_keypair
+from daemon.wire.security import write_keypair
 from tests.conftest import ROOT, Daemon, free_port
-from tests.kube_api import (
+from tests.support.kube_api import (
     FakeApi,
     endpoint,
     endpoint_slice,
@@ -33,7 +33,7 @@ from tests.kube_api import (
     slice_list,
     without_proxies,
 )
-from tests.kustomize import render
+from tests.support.kustomize import render
 
 pytestmark = pytest.mark.slow
 BASE = ROOT / "deploy" / "kubernetes" / "base"
@@ -127,7 +127,7 @@ def pod(
             argv = [a.replace("ipc:///run/tandem/", f"ipc://{run}/") for a in args]
             argv = [with_secret(a, tmp_path / "curve", dispatch) for a in argv]
             with (tmp_path / f"{kind}.log").open("wb") as log:
-                command = [sys.executable, "-m", "daemon.cli", "worker", *argv]
+                command = [sys.executable, "-m", "daemon.cli.tandem", "worker", *argv]
                 workers.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log))
         return Pod(daemons[-1], metrics, pub)
 

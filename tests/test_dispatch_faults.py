@@ -13,8 +13,8 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import alive, children_of, free_port, metric, wait_until, worker_argv
-from tests.media import encode_clip
-from tests.schemas import validate_published
+from tests.support.media import encode_clip
+from tests.support.schemas import validate_published
 from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow

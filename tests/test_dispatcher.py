@@ -12,11 +12,11 @@ import pytest
 import zmq
 from prometheus_client import CollectorRegistry
 
-from daemon import protocol
+from daemon.core.metrics import Metrics
 from daemon.dispatch.dispatcher import Dispatcher
 from daemon.dispatch.peers import Held
-from daemon.endpoints import bind_server
-from daemon.metrics import Metrics
+from daemon.wire import protocol
+from daemon.wire.endpoints import bind_server
 from tests.conftest import wait_until
 
 

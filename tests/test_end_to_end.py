@@ -9,7 +9,7 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import alive, children_of, free_port, scrape
-from tests.schemas import validate_published
+from tests.support.schemas import validate_published
 
 pytestmark = pytest.mark.slow
 

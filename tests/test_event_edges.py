@@ -1,5 +1,5 @@
 """Event edges of the built-in detectors at the shipped analysis rate (5 fps, 0.5 s audio
-chunks), on a clip with known truth (tests/edge_clips.py), against the truth and FFmpeg's
+chunks), on a clip with known truth (tests/support/edge_clips.py), against the truth and FFmpeg's
 freezedetect: a still picture through a keyframe is one frozen event, and the ends of
 motion and clipping lie where the signal changed, not at the next frame or chunk."""
 
@@ -17,15 +17,15 @@ import pytest
 
 from daemon.config import load_config
 from daemon.fusion.events import EventEngine
-from daemon.intervals import Interval, runs
-from daemon.protocol import PROTOCOL_VERSION, Result
+from daemon.wire.protocol import PROTOCOL_VERSION, Result
 from daemon.workers.analyzers import build
+from daemon.workers.analyzers.intervals import Interval, runs
 from daemon.workers.analyzers.specs import FrozenOptions
-from tests.audio_media import chunks, need
 from tests.conftest import ROOT
-from tests.edge_clips import CLIPPED, SECONDS, STILL, still_then_moving
+from tests.support.audio_media import chunks, need
+from tests.support.edge_clips import CLIPPED, SECONDS, STILL, still_then_moving
+from tests.support.vision_clips import items
 from tests.test_events_e2e import shipped_rules
-from tests.vision_clips import items
 
 TOLERANCE_S = 0.3
 FRAME_S = 0.2  # the shipped 5 fps: a boundary placed by frames alone can be this late
@@ -133,7 +133,7 @@ def test_the_whole_pipeline_places_the_edges(clip: Path, tmp_path: Path) -> None
         + "".join(shipped_rules(RULES))
     )
     done = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "analyze", str(clip), "--config", str(config),
+        [sys.executable, "-m", "daemon.cli.tandem", "analyze", str(clip), "--config", str(config),
          "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -11,8 +11,8 @@ from daemon.config import ConfigError, parse_config
 from daemon.fusion.events import EventEngine
 from daemon.fusion.fuser import StreamFuser
 from daemon.fusion.rules import EventRule
-from daemon.protocol import PROTOCOL_VERSION, Result
-from tests.schemas import validate
+from daemon.wire.protocol import PROTOCOL_VERSION, Result
+from tests.support.schemas import validate
 
 
 def rule(**raw: Any) -> EventRule:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from tests.av_clips import black_and_silence, face_then_empty_with_speech
 from tests.conftest import ROOT, free_port, metric
+from tests.support.av_clips import black_and_silence, face_then_empty_with_speech
 from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from daemon.fusion.fuser import StreamFuser
-from daemon.protocol import PROTOCOL_VERSION, Result
+from daemon.wire.protocol import PROTOCOL_VERSION, Result
 
 
 def result(modality: str, seq: int, pts: float, **outputs: dict) -> Result:

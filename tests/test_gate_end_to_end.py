@@ -15,8 +15,8 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import free_port, scrape
+from tests.support.vision_clips import encode, face
 from tests.test_end_to_end import collect_until_ended
-from tests.vision_clips import encode, face
 
 pytestmark = pytest.mark.slow
 SOURCE_FPS, FPS = 10, 5

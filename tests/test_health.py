@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.health import STALE_S
+from daemon.core.health import STALE_S
 from tests.conftest import scrape, wait_until
-from tests.ops_support import base_config, metrics_port, spawn
+from tests.support.ops_support import base_config, metrics_port, spawn
 
 WEDGE_S = STALE_S + 4.0  # /healthz answers 503 for the last 4 s of the wedge
 TONE = (
@@ -112,7 +112,7 @@ def test_healthz_fails_while_a_local_worker_is_left_down(tmp_path: Path) -> None
     import zmq
 
     from daemon.config import load_config
-    from daemon.service import Tandemd
+    from daemon.core.service import Tandemd
 
     (tmp_path / "config.toml").write_text(base_config(tmp_path))
     service = Tandemd(load_config(tmp_path / "config.toml"))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from daemon.protocol import PROTOCOL_VERSION
 from daemon.publishing.subscriber import Subscriber
+from daemon.wire.protocol import PROTOCOL_VERSION
 from tests.conftest import free_port, metric, wait_until
 from tests.test_dispatch_faults import LIVE, next_records
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zmq
 
-from daemon.inbox import waiting
+from daemon.wire.inbox import waiting
 from tests.conftest import wait_until
 
 

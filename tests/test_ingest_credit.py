@@ -10,10 +10,10 @@ from pathlib import Path
 import zmq
 from prometheus_client import CollectorRegistry
 
-from daemon import protocol
+from daemon.core.metrics import Metrics
 from daemon.dispatch.peers import Held
 from daemon.ingest.hub import IngestHub, bind_ingest
-from daemon.metrics import Metrics
+from daemon.wire import protocol
 
 V = protocol.PROTOCOL_VERSION
 

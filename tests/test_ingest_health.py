@@ -12,10 +12,10 @@ from pathlib import Path
 import av
 import pytest
 
-from daemon import protocol
+from daemon.wire import protocol
 from streams import SourceSpec
-from tests.ingest_peer import IngestPeer
-from tests.media import moving_square
+from tests.support.ingest_peer import IngestPeer
+from tests.support.media import moving_square
 
 SILENCE_S = 3.0
 

@@ -16,8 +16,8 @@ import pytest
 
 from streams import AudioChunk, SourceError, SourceSpec, SourceStats, VideoFrame, open_source
 from tests.conftest import accepts_tcp, free_port, wait_until
-from tests.ingest_peer import need
-from tests.media import encode_clip
+from tests.support.ingest_peer import need
+from tests.support.media import encode_clip
 
 SILENT_SERVER = """
 import socket, sys, time

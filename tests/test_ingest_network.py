@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon import protocol
 from daemon.ingest.process import HANDOFF_BOUND
+from daemon.wire import protocol
 from streams import SourceError, SourceSpec, open_source
 from streams.decode import ffmpeg_options
 from tests.conftest import accepts_tcp, free_port, wait_until
-from tests.ingest_peer import IngestPeer, ffmpeg_push, need, stop_process
+from tests.support.ingest_peer import IngestPeer, ffmpeg_push, need, stop_process
 from tests.test_ingest_http import SILENT_SERVER
 
 

@@ -19,8 +19,8 @@ from streams import (
     open_source,
     run_stream,
 )
-from tests.ingest_media import bframe_clip, concat_ts, corrupt, surround_tone, ts_clip
-from tests.media import encode_clip
+from tests.support.ingest_media import bframe_clip, concat_ts, corrupt, surround_tone, ts_clip
+from tests.support.media import encode_clip
 
 
 def split(items: list[object]) -> tuple[list[VideoFrame], list[AudioChunk]]:

@@ -4,8 +4,8 @@ the same (argv, parse, equal), for ingest processes and workers."""
 from __future__ import annotations
 
 from daemon.config import parse_config
+from daemon.core.startup import ingest_launch
 from daemon.ingest.launch import IngestLaunch
-from daemon.startup import ingest_launch
 from daemon.workers.launch import WorkerLaunch
 
 

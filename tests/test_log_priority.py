@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.logs import setup_logging
+from daemon.runtime.logs import setup_logging
 from tests.conftest import wait_until
-from tests.ops_support import base_config, spawn
+from tests.support.ops_support import base_config, spawn
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from daemon.logs import RATE_LIMITED, resolve_format, setup_logging
+from daemon.runtime.logs import RATE_LIMITED, resolve_format, setup_logging
 from tests.conftest import wait_until
-from tests.ops_support import base_config
+from tests.support.ops_support import base_config
 
 
 @pytest.fixture

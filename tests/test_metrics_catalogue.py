@@ -7,8 +7,8 @@ import re
 
 from prometheus_client import CollectorRegistry
 
+from daemon.core.metrics import Metrics
 from daemon.dispatch.figures import WorkerFigures
-from daemon.metrics import Metrics
 from daemon.workers.metrics import WorkerMetrics
 from tests.conftest import ROOT
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port, metric, wait_until
-from tests.ops_support import base_config, metrics_port
+from tests.support.ops_support import base_config, metrics_port
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")

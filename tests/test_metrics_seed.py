@@ -14,11 +14,11 @@ import zmq
 from prometheus_client import CollectorRegistry, Counter
 
 from daemon.config import load_config
-from daemon.metrics_seed import DROP_REASONS, KINDS, LOST_REASONS, REJECTED
-from daemon.service import Tandemd
-from daemon.vocabulary import STREAM_STATES
+from daemon.core.metrics_seed import DROP_REASONS, KINDS, LOST_REASONS, REJECTED
+from daemon.core.service import Tandemd
+from daemon.wire.vocabulary import STREAM_STATES
 from tests.conftest import scrape, wait_until
-from tests.ops_support import base_config, metrics_port
+from tests.support.ops_support import base_config, metrics_port
 
 
 def stream(stream_id: str, mode: str = "live") -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.notify import Notifier
+from daemon.core.notify import Notifier
 from tests.conftest import metric
-from tests.ops_support import base_config, metrics_port, receive, spawn
+from tests.support.ops_support import base_config, metrics_port, receive, spawn
 
 WATCHDOG_USEC = 1_000_000  # pings every 0.5 s
 WEDGE_S = 3.0
@@ -88,7 +88,7 @@ def test_no_watchdog_ping_while_a_worker_is_left_down(tmp_path: Path) -> None:
     import zmq
 
     from daemon.config import load_config
-    from daemon.service import Tandemd
+    from daemon.core.service import Tandemd
 
     (tmp_path / "config.toml").write_text(base_config(tmp_path))
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

@@ -13,16 +13,16 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon import protocol
-from daemon.publishing.control import ask
+from daemon.control.server import ask
 from daemon.publishing.subscriber import Subscriber
+from daemon.wire import protocol
 from daemon.workers.analyzers import WorkItem, build
 from daemon.workers.batching import BatchRunner
 from daemon.workers.device import make_runtime
 from daemon.workers.metrics import WorkerMetrics
 from tests.conftest import free_port, metric, wait_until
-from tests.media import moving_square
-from tests.schemas import validate
+from tests.support.media import moving_square
+from tests.support.schemas import validate
 
 TONE_AT_S = 3.0
 ON_FOR_S = 2.0
@@ -132,7 +132,7 @@ def _frame(k: int):  # type: ignore[no-untyped-def]
 
 
 def test_tandem_status_names_what_cascades_changed() -> None:
-    from daemon.status import render
+    from daemon.control.client import render
 
     stream = {"id": "cam", "state": "running", "rates": {}, "latency_s": 0.1}
     status = {

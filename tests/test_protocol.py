@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from daemon import protocol
-from daemon.protocol import PROTOCOL_VERSION, ProtocolError
+from daemon.wire import protocol
+from daemon.wire.protocol import PROTOCOL_VERSION, ProtocolError
 
 
 def video_header(**changes: object) -> bytes:

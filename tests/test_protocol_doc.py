@@ -9,7 +9,7 @@ import typing
 
 import msgspec
 
-from daemon import protocol
+from daemon.wire import protocol
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "protocol.md"

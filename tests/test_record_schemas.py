@@ -8,7 +8,7 @@ import sys
 
 from daemon.publishing.schemas import GENERATED, render
 from tests.conftest import ROOT
-from tests.schemas import SCHEMAS
+from tests.support.schemas import SCHEMAS
 
 
 def test_committed_schemas_match_the_record_types() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from daemon.config import parse_config
+from daemon.core.reload import diff_streams
 from daemon.publishing.subscriber import Subscriber
-from daemon.reload import diff_streams
 from tests.conftest import metric, wait_until
-from tests.ops_support import base_config, metrics_port
+from tests.support.ops_support import base_config, metrics_port
 
 Record = tuple[str, dict[str, Any]]
 

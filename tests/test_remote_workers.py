@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from daemon.publishing.subscriber import Subscriber
-from daemon.security import write_keypair
+from daemon.wire.security import write_keypair
 from tests.conftest import ROOT, free_port, metric, wait_until, worker_argv
-from tests.netns import make_host, netns_available, remove_host
+from tests.support.netns import make_host, netns_available, remove_host
 from tests.test_dispatch_faults import LIVE, next_records
 
 pytestmark = pytest.mark.slow

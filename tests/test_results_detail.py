@@ -11,12 +11,12 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from daemon.workers.analyzers import spec_for
-from tests.audio_media import speech_with_gaps, write_wav
 from tests.conftest import free_port
-from tests.schemas import validate_published
+from tests.support.audio_media import speech_with_gaps, write_wav
+from tests.support.schemas import validate_published
+from tests.support.tiny_audio_models import tiny_whisper
+from tests.support.vision_clips import encode, faces_and_persons_frame
 from tests.test_end_to_end import collect_until_ended
-from tests.tiny_audio_models import tiny_whisper
-from tests.vision_clips import encode, faces_and_persons_frame
 
 pytestmark = pytest.mark.slow
 

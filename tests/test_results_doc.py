@@ -7,7 +7,7 @@ import json
 import re
 
 from tests.conftest import ROOT
-from tests.schemas import validate
+from tests.support.schemas import validate
 
 TOPICS = {"fused", "detections", "event", "snapshot", "status", "correction"}
 

@@ -18,8 +18,8 @@ from daemon.fusion.tracker import (
     _similarity,
 )
 from daemon.fusion.zones import LineConfig, ZoneConfig, crossing, inside
-from daemon.protocol import PROTOCOL_VERSION, Result
 from daemon.publishing.snapshots import FrameRing, SnapshotStore, encode_jpeg
+from daemon.wire.protocol import PROTOCOL_VERSION, Result
 
 
 def result(seq: int, pts: float, outputs: dict, modality: str = "video") -> Result:

@@ -11,8 +11,8 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import free_port
-from tests.scene_clips import LINE_X, SQUARES, W, shapes_clip
-from tests.schemas import validate_published
+from tests.support.scene_clips import LINE_X, SQUARES, W, shapes_clip
+from tests.support.schemas import validate_published
 from tests.test_end_to_end import collect_until_ended
 
 pytestmark = pytest.mark.slow

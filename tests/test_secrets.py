@@ -16,8 +16,8 @@ import pytest
 from daemon.config import ConfigError, load_config, parse_config
 from daemon.envsubst import expand
 from daemon.ingest.launch import IngestLaunch, LaunchError
-from daemon.logs import JsonFormatter, TextFormatter
 from daemon.publishing.subscriber import Subscriber
+from daemon.runtime.logs import JsonFormatter, TextFormatter
 from streams import SourceSpec, redact
 from tests.conftest import ROOT, children_of, free_port, worker_argv
 

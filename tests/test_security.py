@@ -15,10 +15,10 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from daemon.config import ConfigError, parse_config
-from daemon.endpoints import HandshakeMonitor, bind_server
-from daemon.logs import setup_logging
-from daemon.metrics import Metrics
-from daemon.security import (
+from daemon.core.metrics import Metrics
+from daemon.runtime.logs import setup_logging
+from daemon.wire.endpoints import HandshakeMonitor, bind_server
+from daemon.wire.security import (
     AllowList,
     SecurityError,
     secure_client,
@@ -47,7 +47,7 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 
 def test_public_key_is_0644_secret_0600_and_never_overwritten(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "keys", str(tmp_path / "k"), "host1"],
+        [sys.executable, "-m", "daemon.cli.tandem", "keys", str(tmp_path / "k"), "host1"],
         cwd=ROOT,
         capture_output=True,
         text=True,

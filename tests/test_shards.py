@@ -77,7 +77,7 @@ class Shard:
         )
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon.main", str(self.path)],
+                [sys.executable, "-m", "daemon.cli.tandemd", str(self.path)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -197,7 +197,7 @@ def _proxy_forwards_every_shard(shards: list[Shard]) -> None:
     bind = f"tcp://127.0.0.1:{free_port()}"
     upstream = [part for s in shards for part in ("--endpoint", f"tcp://127.0.0.1:{s.pub}")]
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "proxy", "--bind", bind, *upstream], cwd=ROOT
+        [sys.executable, "-m", "daemon.cli.tandem", "proxy", "--bind", bind, *upstream], cwd=ROOT
     )
     try:
         seen: set[str] = set()
@@ -216,7 +216,7 @@ def _proxy_forwards_every_shard(shards: list[Shard]) -> None:
 def _status_says_who_owns_what(shard: Shard, truth: dict[str, str | None]) -> None:
     endpoint = f"ipc://{shard.run}/control.sock"
     out = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "status", "--json", "--endpoint", endpoint],
+        [sys.executable, "-m", "daemon.cli.tandem", "status", "--json", "--endpoint", endpoint],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from daemon.control import request
+from daemon.control.answers import request
 from tests.conftest import ROOT, wait_until
-from tests.ops_support import base_config
+from tests.support.ops_support import base_config
 
 TONE = (
     '[[streams]]\nid = "tone"\nurl = "sine=frequency=440:sample_rate=16000"\n'
@@ -22,7 +22,7 @@ TONE = (
 
 def tandem(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "daemon.cli.tandem", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 
 from streams import AudioChunk, SourceError, SourceSpec, SourceStats, VideoFrame, open_source
 from streams.sampling import FpsSampler
-from tests.media import encode_clip
+from tests.support.media import encode_clip
 
 
 def test_file_is_sampled_scaled_and_stamped(media: dict[str, Path]) -> None:

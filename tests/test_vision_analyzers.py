@@ -18,8 +18,8 @@ from daemon.workers.analyzers.frozen import FrozenAnalyzer
 from daemon.workers.analyzers.motion import MotionAnalyzer
 from daemon.workers.analyzers.pixels import luma
 from daemon.workers.analyzers.state import PerStream
-from tests.media import moving_square
-from tests.vision_clips import encode, faces_and_persons_frame, items, texture
+from tests.support.media import moving_square
+from tests.support.vision_clips import encode, faces_and_persons_frame, items, texture
 
 FRAME_ANALYZERS = ["motion", "black", "frozen", "scene", "blur", "faces", "persons"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from daemon.publishing.subscriber import Subscriber
 from tests.conftest import free_port
+from tests.support.vision_clips import truth_clip
 from tests.test_end_to_end import collect_until_ended, scrape
-from tests.vision_clips import truth_clip
 
 pytestmark = pytest.mark.slow
 

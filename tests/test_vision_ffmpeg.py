@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from daemon.intervals import Interval, flag_runs, runs
 from daemon.workers.analyzers import build
+from daemon.workers.analyzers.intervals import Interval, flag_runs, runs
 from daemon.workers.analyzers.specs import FrozenOptions
-from tests.vision_clips import FPS, TRUTH, truth_clip
-from tests.vision_clips import items as clip_items
+from tests.support.vision_clips import FPS, TRUTH, truth_clip
+from tests.support.vision_clips import items as clip_items
 
 TOLERANCE_S = 0.2
 END = TRUTH[-1][1]

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers import AnalyzerSpec, WorkItem, build, spec_for
 from daemon.workers.analyzers.gate_options import GateOptions
 from daemon.workers.analyzers.registry import specs
 from daemon.workers.batching import BatchRunner
 from daemon.workers.device import make_runtime
 from daemon.workers.metrics import WorkerMetrics
-from tests.vision_clips import encode, face, faces_and_persons_frame, items, person
+from tests.support.vision_clips import encode, face, faces_and_persons_frame, items, person
 
 FPS = 10
 W, H = 640, 360

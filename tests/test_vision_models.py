@@ -21,8 +21,8 @@ from daemon.workers.analyzers.hf import ModelLoadError
 from daemon.workers.batching import BatchRunner
 from daemon.workers.device import make_runtime
 from daemon.workers.metrics import WorkerMetrics
-from tests.media import moving_square
-from tests.tiny_vision_models import (
+from tests.support.media import moving_square
+from tests.support.tiny_vision_models import (
     save_sentencepiece_tokenizer,
     tiny_clip,
     tiny_detr,

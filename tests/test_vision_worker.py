@@ -24,15 +24,15 @@ import torch
 import zmq
 from prometheus_client import CollectorRegistry
 
-from daemon import protocol
+from daemon.wire import protocol
 from daemon.workers import worker as worker_module
 from daemon.workers.analyzers import WorkItem, build, registry
 from daemon.workers.batching import BatchRunner
 from daemon.workers.device import make_runtime
 from daemon.workers.metrics import WorkerMetrics
 from daemon.workers.worker import BatchPolicy, Worker
-from tests.media import moving_square
-from tests.tiny_vision_models import tiny_detr
+from tests.support.media import moving_square
+from tests.support.tiny_vision_models import tiny_detr
 
 PLUGIN = '''
 """A third-party analyzer plugin for tandem's tests."""

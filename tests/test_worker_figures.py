@@ -10,10 +10,10 @@ import time
 import zmq
 from prometheus_client import CollectorRegistry
 
-from daemon import protocol
+from daemon.core.metrics import Metrics
 from daemon.dispatch.dispatcher import Dispatcher
-from daemon.endpoints import bind_server
-from daemon.metrics import Metrics
+from daemon.wire import protocol
+from daemon.wire.endpoints import bind_server
 from daemon.workers.metrics import WorkerMetrics
 from tests.conftest import wait_until
 from tests.test_dispatcher import register

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from daemon.cluster.membership import Membership, StaticMembership
 from daemon.config import ClusterConfig
-from daemon.startup import StartupError
+from daemon.core.startup import StartupError
 
 
 def membership_for(cluster: ClusterConfig, metrics_port: int) -> Membership | None:

@@ -3,7 +3,7 @@
 Every shard reads the same config and computes the same owners from the same Ready
 members (daemon/cluster/ownership.py). When the members change, the streams this shard
 gains or loses start and stop through the same path as a SIGHUP reload
-(daemon/reload.py), so nothing else moves. Until its membership has completed a first
+(daemon/core/reload.py), so nothing else moves. Until its membership has completed a first
 round, a shard owns nothing: a shard that has not seen its peers must not start theirs.
 """
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from daemon.config import StreamConfig
-from daemon.metrics import Metrics
+from daemon.core.metrics import Metrics
 
 log = logging.getLogger("degrade")
 EVAL_S = 2.0

@@ -18,14 +18,14 @@ from collections.abc import Callable
 import zmq
 from prometheus_client import Histogram
 
-from daemon import protocol
+from daemon.core.metrics import Metrics
 from daemon.dispatch.peers import Held, WorkerPeer
 from daemon.dispatch.queues import StreamQueues
-from daemon.endpoints import send_to_peer
-from daemon.inbox import waiting
-from daemon.logs import RATE_LIMITED
-from daemon.metrics import Metrics
-from daemon.vocabulary import KIND_OF, KINDS, Kind
+from daemon.runtime.logs import RATE_LIMITED
+from daemon.wire import protocol
+from daemon.wire.endpoints import send_to_peer
+from daemon.wire.inbox import waiting
+from daemon.wire.vocabulary import KIND_OF, KINDS, Kind
 
 log = logging.getLogger("dispatch")
 _SNDMORE = int(zmq.SNDMORE)
@@ -270,7 +270,7 @@ class Dispatcher:
             self._forget(peer)
             return False
         held.sends += 1
-        wait_s = time.monotonic() - held.received_at  # stage "queue" (daemon/stages.py)
+        wait_s = time.monotonic() - held.received_at  # stage "queue" (daemon/core/stages.py)
         stream = held.header.stream
         latency = self._queue_latency.get(stream)
         if latency is None:

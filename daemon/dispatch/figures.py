@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from daemon.protocol import AnalyzerStats, HistogramStats, WorkerStats
+from daemon.wire.protocol import AnalyzerStats, HistogramStats, WorkerStats
 
 LABELS = ["kind", "worker"]
 # AnalyzerStats field -> (metric name, help), as the worker's own (daemon/workers/metrics.py)

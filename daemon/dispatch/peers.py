@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.protocol import AudioItem, VideoItem
-from daemon.vocabulary import Kind
+from daemon.wire.protocol import AudioItem, VideoItem
+from daemon.wire.vocabulary import Kind
 
 Key = tuple[str, str, int]  # (stream, modality, seq)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.fusion.rules import AllOf, AnyOf, Condition, EventRule, Node, leaves
-from daemon.protocol import Result
+from daemon.wire.protocol import Result
 
 EVENT_SCHEMA = 1
 HISTORY = 64  # ended events kept per stream (for summaries)

@@ -21,8 +21,8 @@ from daemon.fusion.scene import StreamScene
 from daemon.fusion.speech import StreamSpeech
 from daemon.fusion.summary import error_counts, summarize
 from daemon.fusion.sync import SyncEstimator
-from daemon.protocol import Result
-from daemon.vocabulary import MODALITIES, Modality
+from daemon.wire.protocol import Result
+from daemon.wire.vocabulary import MODALITIES, Modality
 
 RECORD_SCHEMA = 3  # 2: `events` and `av_sync` added; 3: tracks, zones, lines, speech, transcript
 CORRECTION_SCHEMA = 1

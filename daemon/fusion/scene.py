@@ -29,7 +29,7 @@ from daemon.fusion.zones import (
     crossing,
     inside,
 )
-from daemon.protocol import Result
+from daemon.wire.protocol import Result
 
 EVENT_SCHEMA = 1
 ZONES_ANALYZER = "zones"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.protocol import Result
+from daemon.wire.protocol import Result
 
 MAX_SPANS = 256  # closed spans waiting for their window at most (bounded memory)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.protocol import Result
+from daemon.wire.protocol import Result
 
 
 def summarize(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:

@@ -16,7 +16,7 @@ import statistics
 from collections import deque
 from typing import Any
 
-from daemon.protocol import Result
+from daemon.wire.protocol import Result
 
 VIDEO_RISE = 0.08  # mean absolute pixel change, 0..1
 VIDEO_MIN_GAP_S = 0.25  # a flash's end, or a cut's next frames, are not onsets of their own

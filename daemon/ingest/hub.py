@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from daemon import protocol
+from daemon.core.metrics import Metrics
 from daemon.dispatch.peers import Held
-from daemon.endpoints import send_to_peer, zmq_size_cap
-from daemon.inbox import waiting
-from daemon.logs import RATE_LIMITED
-from daemon.metrics import Metrics
-from daemon.vocabulary import STREAM_STATES
+from daemon.runtime.logs import RATE_LIMITED
+from daemon.wire import protocol
+from daemon.wire.endpoints import send_to_peer, zmq_size_cap
+from daemon.wire.inbox import waiting
+from daemon.wire.vocabulary import STREAM_STATES
 
 log = logging.getLogger("ingest")
 # ingest_stats counter -> (Metrics attribute, labels after the stream's)
@@ -49,7 +49,7 @@ class IngestLink:
     ended: str | None = None
     fps: float | None = None  # analysis fps tandemd asked for; None: the configured one
     last_heard: float = 0.0  # monotonic: its stats come every 0.5 s while its loop turns
-    state: str = "starting"  # its last health state (daemon/vocabulary.py STREAM_STATES)
+    state: str = "starting"  # its last health state (daemon/wire/vocabulary.py STREAM_STATES)
 
 
 def bind_ingest(

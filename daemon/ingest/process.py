@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import zmq
 
-from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.ingest.launch import IngestLaunch, LaunchError
 from daemon.ingest.sender import IngestSender
-from daemon.lifeline import die_with_parent
-from daemon.logs import setup_logging
+from daemon.runtime.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.runtime.lifeline import die_with_parent
+from daemon.runtime.logs import setup_logging
 from streams import (
     AnalysisRate,
     Finished,

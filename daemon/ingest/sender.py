@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import zmq
 
-from daemon import protocol
-from daemon.inbox import waiting
-from daemon.logs import RATE_LIMITED
+from daemon.runtime.logs import RATE_LIMITED
+from daemon.wire import protocol
+from daemon.wire.inbox import waiting
 from streams import AnalysisRate, AudioChunk, MediaItem, SourceStats, Transition, VideoFrame, redact
 
 log = logging.getLogger("ingest")

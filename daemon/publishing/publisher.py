@@ -33,7 +33,7 @@ class Publisher:
     def __init__(
         self, sock: zmq.Socket[bytes], dropped: Counter | None = None, batched: bool = False
     ) -> None:
-        self.sock = sock  # a bound PUB socket (see daemon.endpoints.bind_server)
+        self.sock = sock  # a bound PUB socket (see daemon.wire.endpoints.bind_server)
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.dropped = dropped  # tandem_publish_dropped_total{kind, reason}
         self.batched = batched  # publish() queues, flush() sends

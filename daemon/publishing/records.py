@@ -17,7 +17,7 @@ Modality = Literal["video", "audio"]
 
 
 class _Result(Protocol):
-    """What a worker's answer carries (daemon.protocol.Result); not imported here."""
+    """What a worker's answer carries (daemon.wire.protocol.Result); not imported here."""
 
     @property
     def stream(self) -> str: ...

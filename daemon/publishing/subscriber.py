@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 import zmq
 
-from daemon.publishing.control import ask
+from daemon.control.server import ask
 from daemon.publishing.records import Detections
 
 

@@ -20,8 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from daemon.logs import RATE_LIMITED
-from daemon.protocol import JsonValue
+from daemon.runtime.logs import RATE_LIMITED
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers import Analyzer, WorkItem
 from daemon.workers.analyzers.base import BatchAnalyzer, WarmsUp
 from daemon.workers.metrics import WorkerMetrics

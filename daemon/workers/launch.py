@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from daemon.help import Help
-from daemon.vocabulary import Kind
+from daemon.cli.help import Help
+from daemon.wire.vocabulary import Kind
 
 MODULE = "daemon.workers"
 

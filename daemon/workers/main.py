@@ -10,11 +10,11 @@ import os
 import warnings
 from typing import TYPE_CHECKING
 
-from daemon.allocator import freeze_startup_objects, keep_frame_buffers
 from daemon.envsubst import UnsetVariableError, expand
-from daemon.lifeline import die_with_parent
-from daemon.logs import setup_logging
-from daemon.vocabulary import Modality, modality_of
+from daemon.runtime.allocator import freeze_startup_objects, keep_frame_buffers
+from daemon.runtime.lifeline import die_with_parent
+from daemon.runtime.logs import setup_logging
+from daemon.wire.vocabulary import Modality, modality_of
 from daemon.workers.launch import build_parser
 
 if TYPE_CHECKING:

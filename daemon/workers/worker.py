@@ -29,10 +29,10 @@ import msgspec
 import numpy as np
 import zmq
 
-from daemon import protocol, vocabulary
-from daemon.inbox import waiting
-from daemon.security import secure_client
-from daemon.vocabulary import Kind
+from daemon.wire import protocol, vocabulary
+from daemon.wire.inbox import waiting
+from daemon.wire.security import secure_client
+from daemon.wire.vocabulary import Kind
 from daemon.workers.analyzers import Modality, WorkItem
 from daemon.workers.batching import Answer, BatchRunner
 from daemon.workers.executor import BatchThread

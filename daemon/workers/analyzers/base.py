@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from daemon.protocol import JsonValue
-from daemon.vocabulary import Modality as Modality  # noqa: PLC0414 (re-exported for analyzers)
+from daemon.wire.protocol import JsonValue
+from daemon.wire.vocabulary import Modality as Modality  # noqa: PLC0414 (re-exported for analyzers)
 
 if TYPE_CHECKING:
     import torch

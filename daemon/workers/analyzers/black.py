@@ -4,7 +4,7 @@ A pixel is black when its limited-range luma is at most 16 + pix_th x 219 (FFmpe
 integer threshold); a frame is black when the share of black pixels reaches
 picture_black_ratio_th. A run of black frames is a blackdetect interval once it has
 lasted black_min_duration: `confirmed`. `since` is the run's first frame, so
-`daemon.intervals.runs` rebuilds blackdetect's intervals from the per-frame outputs.
+`intervals.runs` (beside it) rebuilds blackdetect's intervals from the per-frame outputs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import cv2
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.pixels import luma
 from daemon.workers.analyzers.specs import BlackOptions

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import cv2
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.pixels import luma
 from daemon.workers.analyzers.specs import BlurOptions

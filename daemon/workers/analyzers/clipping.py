@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import torch
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.following import Followed
 from daemon.workers.analyzers.runs import amplitude, runs

@@ -7,7 +7,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.specs import FacesOptions
 

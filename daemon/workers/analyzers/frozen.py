@@ -4,7 +4,7 @@ Each frame is compared with a reference: the first frame of the current still ru
 mean absolute difference over the Y, U and V planes (4:2:0), in 0..1 of full scale, at
 most `noise` means the frame is still (`frozen`); otherwise it becomes the new
 reference. A still run is a freezedetect interval once it has lasted `duration_s`:
-`confirmed`. `since` is the reference's time, so `daemon.intervals.runs` rebuilds
+`confirmed`. `since` is the reference's time, so `daemon.workers.analyzers.intervals.runs` rebuilds
 freezedetect's intervals from the per-frame outputs.
 
 `noise` defaults to 0.003, not freezedetect's 0.001: an H.264 keyframe re-quantises a
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.pixels import Planes, mean_abs_diff, yuv420
 from daemon.workers.analyzers.specs import FrozenOptions

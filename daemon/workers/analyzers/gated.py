@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Analyzer, Modality, WorkItem
 from daemon.workers.analyzers.gate import Box, MotionGate, gate_for
 from daemon.workers.analyzers.gate_options import GateOptions

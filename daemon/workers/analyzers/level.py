@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 import torchaudio.functional as taf
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.specs import LevelOptions
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import torch
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.bs1770 import (
     GatedIntegrator,

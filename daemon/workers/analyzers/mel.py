@@ -9,7 +9,7 @@ import torch
 import torchaudio.functional as taf
 import torchaudio.transforms as tat
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.specs import MelOptions
 

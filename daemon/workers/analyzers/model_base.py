@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import torch
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.gate import Box, Decision, gate_for
 from daemon.workers.analyzers.model_specs import ModelOptions

@@ -79,7 +79,7 @@ MODEL_SPECS = [
     AnalyzerSpec(
         "classes",
         "video",
-        "daemon.workers.analyzers.classifier:ClassifierAnalyzer",
+        "daemon.workers.analyzers.image_classes:ClassifierAnalyzer",
         ClassifierOptions,
         "image classification with a transformers model (ViT, ConvNeXt, ...)",
         device="accelerator",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.pixels import Planes, mean_abs_diff, yuv420
 from daemon.workers.analyzers.specs import SceneOptions

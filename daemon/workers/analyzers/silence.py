@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.following import Followed, chunk_end
 from daemon.workers.analyzers.runs import amplitude, runs

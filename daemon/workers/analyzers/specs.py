@@ -281,7 +281,7 @@ BUILTIN_SPECS = [
     ),
     _audio(
         "classify",
-        "classify",
+        "audio_classes",
         "ClassifyAnalyzer",
         ClassifyOptions,
         "audio classification (AST, AudioSet labels) with transformers",

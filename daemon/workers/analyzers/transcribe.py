@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.pretrained import load
 from daemon.workers.analyzers.specs import TranscribeOptions

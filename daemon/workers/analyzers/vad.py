@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from daemon.protocol import JsonValue
+from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Modality, WorkItem
 from daemon.workers.analyzers.following import Followed, at_rate
 from daemon.workers.analyzers.silero import FRAME, RATE, SileroState, SileroVad

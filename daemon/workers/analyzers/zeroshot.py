@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import torch
 
-from daemon.workers.analyzers.classifier import square_input
 from daemon.workers.analyzers.hf import (
     FramePrep,
     ModelLoadError,
@@ -15,6 +14,7 @@ from daemon.workers.analyzers.hf import (
     load_model,
     preprocessor_config,
 )
+from daemon.workers.analyzers.image_classes import square_input
 from daemon.workers.analyzers.model_base import ModelAnalyzer, Outputs
 from daemon.workers.analyzers.model_specs import ZeroShotOptions, slug
 from daemon.workers.device import Runtime

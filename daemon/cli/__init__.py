@@ -1,0 +1,1 @@
+"""The command lines: `tandem` and `tandemd`."""

@@ -1,0 +1,1 @@
+"""The control socket: its request/reply server, tandemd's answers, the CLI's client."""

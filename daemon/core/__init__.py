@@ -1,0 +1,1 @@
+"""tandemd itself: service loop, start-up, per-stream state, pipeline, reload, ops."""

@@ -1,0 +1,1 @@
+"""Process helpers every tandem process uses: logging, allocator, lifeline."""

@@ -1,0 +1,1 @@
+"""What every process shares on the wire: messages, sockets, security, literals."""

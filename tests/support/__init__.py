@@ -1,0 +1,1 @@
+"""Helpers the tests share: media generators, peers, tiny models."""
