@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 
+import msgspec
 import pytest
 import zmq
 
 from daemon.control.server import ask
-from daemon.publishing.subscriber import Event, FusedRecord, Subscriber, active_events
+from daemon.publishing.subscriber import Event, Fused, Subscriber, active_events
 from tests.conftest import ROOT, free_port, metric, wait_until
 from tests.support.schemas import validate
 
@@ -62,10 +63,11 @@ def first_event(sub: Subscriber, timeout_s: float) -> Event:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for message in sub.messages(timeout_s=0.5):
-            validate(message.raw["type"], message.raw)
+            raw = msgspec.to_builtins(message)
+            validate(raw["type"], raw)
             if isinstance(message, Event) and message.name == "moving":
                 return message
-            assert isinstance(message, FusedRecord | Event)
+            assert isinstance(message, Fused | Event)
             break
     raise AssertionError("no event")
 
@@ -86,7 +88,7 @@ def test_late_subscriber_gets_the_active_events(tandemd, tmp_path):
         started.start,
         None,
     )
-    validate("event", active.raw)
+    validate("event", msgspec.to_builtins(active))
     assert active_events(control, stream="other") == []
     recent = ask(control, {"type": "recent_events", "stream": "cam"})
     [blip] = recent["events"]

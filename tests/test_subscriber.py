@@ -6,7 +6,7 @@ import time
 
 import zmq
 
-from daemon.publishing.subscriber import Event, FusedRecord, Status, Subscriber
+from daemon.publishing.subscriber import Event, Fused, Status, Subscriber
 from tests.conftest import free_port
 
 EVENT = {"schema": 1, "type": "event", "stream": "cam1", "name": "black", "id": "cam1/black/1",
@@ -49,5 +49,5 @@ def test_typed_messages_and_reconnect_after_the_publisher_restarts() -> None:
                   "detail": None, "at": 2.0}  # fmt: skip
         got = publish_until_seen(pub, sub, "status.cam1", status)
         assert all(isinstance(m, Status) for m in got)
-        assert not any(isinstance(m, FusedRecord) for m in got)
+        assert not any(isinstance(m, Fused) for m in got)
         pub.close(linger=0)

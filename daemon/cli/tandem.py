@@ -217,7 +217,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     from daemon.publishing.format import detections_line, digest_line, event_line
     from daemon.publishing.records import Detections
-    from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
+    from daemon.publishing.subscriber import Event, Fused, Subscriber
     from daemon.publishing.watch import Silence
 
     try:
@@ -243,15 +243,15 @@ def _watch(args: argparse.Namespace) -> int:
                 if args.stream and message.stream != args.stream:
                     silence.other(message.stream)
                     continue
-                if isinstance(message, FusedRecord):
-                    raw, text = message.raw, digest_line(message.stream, message.raw)
-                elif isinstance(message, Event):
-                    raw, text = message.raw, event_line(message.raw)
-                elif isinstance(message, Detections):
-                    raw = msgspec.to_builtins(message)
-                    text = detections_line(raw)
-                else:
+                if not isinstance(message, Fused | Event | Detections):
                     continue
+                raw = msgspec.to_builtins(message)
+                if isinstance(message, Fused):
+                    text = digest_line(message.stream, raw)
+                elif isinstance(message, Event):
+                    text = event_line(raw)
+                else:
+                    text = detections_line(raw)
                 print(json.dumps(raw) if args.json else text, flush=True)
                 silence.heard(time.monotonic())
                 seen += 1

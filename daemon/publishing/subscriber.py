@@ -1,17 +1,19 @@
 """Subscriber API: iterate tandem's published records with a topic filter.
 
-    from daemon.publishing.subscriber import Event, FusedRecord, Subscriber
+    from daemon.publishing.subscriber import Event, Fused, Subscriber
     with Subscriber("tcp://127.0.0.1:7701", topics=["fused.", "event."]) as sub:
         for message in sub.messages(timeout_s=5):
             if isinstance(message, Event):
                 print(message.name, message.start, message.end)
-            elif isinstance(message, FusedRecord):
-                print(message.stream, message.start, message.end, message.partial)
+            elif isinstance(message, Fused):
+                print(message.stream, message.window.start, message.partial)
 
-Topics: `fused.` (FusedRecord), `event.` (Event), `status.` (Status), `detections.`
-(Detections: every analyzer's outputs per frame or chunk), `snapshot.` (Snapshot: the
-JPEG of an event's start). `records()` yields the raw (topic, dict) pairs instead (a
-snapshot's dict carries its JPEG bytes as `jpeg`). ZeroMQ reconnects by itself when
+Topics: `fused.` (Fused), `event.` (Event), `status.` (Status, or AnalysisRate when the
+overload policy changed the analysis fps), `detections.` (Detections: every analyzer's
+outputs per frame or chunk), `snapshot.` (SnapshotImage: the JPEG of an event's start),
+`correction.` (Correction). These are the record types tandemd publishes
+(daemon/publishing/records.py). `records()` yields the raw (topic, dict) pairs instead
+(a snapshot's dict carries its JPEG bytes as `jpeg`). ZeroMQ reconnects by itself when
 tandemd restarts (every 100 ms up to 5 s apart); messages published while nobody was
 connected are not replayed: ask the control endpoint for the events active now
 (`active_events`).
@@ -22,99 +24,74 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import zmq
 
 from daemon.control.server import ask
-from daemon.publishing.records import Detections
+from daemon.publishing.records import (
+    AnalysisRate,
+    Correction,
+    Detections,
+    Event,
+    Fused,
+    Snapshot,
+    Status,
+)
+
+__all__ = [
+    "AnalysisRate",
+    "Correction",
+    "Detections",
+    "Event",
+    "Fused",
+    "Message",
+    "SnapshotImage",
+    "Status",
+    "Subscriber",
+    "active_events",
+    "typed",
+    "wait_for",
+]
 
 
-@dataclass(frozen=True)
-class FusedRecord:
-    """A `fused.<stream>` record: one window of media time (docs/results.md)."""
+class SnapshotImage(msgspec.Struct, frozen=True):
+    """A `snapshot.<stream>` message: its header and the JPEG of the frame at an event's
+    start (the one part that is not JSON)."""
 
-    stream: str
-    start: float
-    end: float
-    partial: bool
-    missing: list[str]
-    latency_s: float | None
-    events: list[dict[str, Any]]
-    video: dict[str, Any] | None
-    audio: dict[str, Any] | None
-    raw: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Event:
-    """An `event.<stream>` message: an event started (`end` None) or ended."""
-
-    stream: str
-    name: str
-    id: str
-    edge: str
-    start: float
-    end: float | None
-    raw: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Status:
-    """A `status.<stream>` message: the stream's health changed."""
-
-    stream: str
-    state: str
-    detail: str | None
-    raw: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A `snapshot.<stream>` message: the JPEG of the frame at an event's start."""
-
-    stream: str
-    event_id: str
-    event: str
-    pts: float
-    path: str | None  # where tandemd wrote it (null when it could not)
+    header: Snapshot
     jpeg: bytes
-    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def stream(self) -> str:
+        return self.header.stream
 
 
-Message = FusedRecord | Event | Status | Detections | Snapshot
+# The records tandemd publishes (daemon/publishing/records.py, one definition for both
+# sides, the JSON Schemas in docs/schema/ generated from them), by their `type`.
+Message = Fused | Event | Status | AnalysisRate | Detections | Correction | SnapshotImage
+_TYPES: dict[str, type[msgspec.Struct]] = {
+    "fused": Fused,
+    "event": Event,
+    "status": Status,
+    "analysis_rate": AnalysisRate,
+    "detections": Detections,
+    "correction": Correction,
+}
 
 
 def typed(message: dict[str, Any]) -> Message | None:
-    """The typed view of a published message; None for a type this version does not know."""
+    """The typed view of a published message; None for a type this version does not know
+    or a message that does not fit it."""
     try:
-        kind = message["type"]
-        if kind == "fused":
-            w = message["window"]
-            return FusedRecord(
-                message["stream"], w["start"], w["end"], message["partial"], message["missing"],
-                message["latency_s"], message.get("events", []), message["video"],
-                message["audio"], message,
-            )  # fmt: skip
-        if kind == "event":
-            return Event(
-                message["stream"], message["name"], message["id"], message["edge"],
-                message["start"], message["end"], message,
-            )  # fmt: skip
-        if kind == "status":
-            return Status(message["stream"], message["state"], message.get("detail"), message)
-        if kind == "detections":
-            return msgspec.convert(message, Detections)
-        if kind == "snapshot":
-            return Snapshot(
-                message["stream"], message["event_id"], message["event"], message["pts"],
-                message["path"], message["jpeg"], message,
-            )  # fmt: skip
-    except (KeyError, TypeError, msgspec.ValidationError):
+        if message.get("type") == "snapshot":
+            header = {k: v for k, v in message.items() if k != "jpeg"}
+            return SnapshotImage(msgspec.convert(header, Snapshot), message["jpeg"])
+        cls = _TYPES.get(message.get("type"))  # type: ignore[arg-type]
+        return None if cls is None else msgspec.convert(message, cls)  # type: ignore[return-value]
+    except (KeyError, msgspec.ValidationError):
         return None
-    return None
 
 
 class Subscriber:
