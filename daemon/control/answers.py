@@ -73,7 +73,6 @@ def status(snapshot: ServiceSnapshot, rates: Rates) -> dict[str, Any]:
     answer: dict[str, Any] = msgspec.to_builtins(snapshot)
     for stream in answer["streams"]:
         stream["rates"] = rates.per_second(stream["id"])
-        del stream["av_offset"]  # the analyze summary's; status shows latency
     return answer
 
 
