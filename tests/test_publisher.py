@@ -3,6 +3,7 @@ unencodable ones dropped and counted."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -41,6 +42,11 @@ def received(sub: zmq.Socket[bytes], wait_ms: int = 1000) -> list[list[bytes]]:
     return out
 
 
+EVENT = {"schema": 1, "type": "event", "stream": "s", "name": "moving", "id": "s/moving/1",
+         "edge": "start", "start": 2.0, "end": None, "duration_s": None, "ended_by": None,
+         "at": 1.0}  # fmt: skip
+
+
 def record(seq: int) -> Detections:
     return Detections(
         stream="s", modality="video", seq=seq, pts=seq / 5, end=(seq + 1) / 5, wall=0.0,
@@ -55,12 +61,12 @@ def test_records_go_out_as_topic_and_json_in_order(
     pub, sub = pair
     publisher = Publisher(pub)
     assert publisher.publish("detections", "s", record(0))
-    assert publisher.publish("fused", "s", {"type": "fused", "x": 1.5})
+    assert publisher.publish("probe", "s", {"type": "probe", "x": 1.5})
     assert publisher.publish("snapshot", "s", {"type": "snapshot"}, b"\xff\xd8jpeg")
     frames = received(sub)
-    assert [f[0] for f in frames] == [b"detections.s", b"fused.s", b"snapshot.s"]
+    assert [f[0] for f in frames] == [b"detections.s", b"probe.s", b"snapshot.s"]
     assert frames[0][1].startswith(b'{"schema":1,"type":"detections","stream":"s"')
-    assert frames[1][1] == b'{"type":"fused","x":1.5}'
+    assert frames[1][1] == b'{"type":"probe","x":1.5}'
     assert frames[2][1:] == [b'{"type":"snapshot"}', b"\xff\xd8jpeg"]
 
 
@@ -73,8 +79,8 @@ def test_batched_records_go_out_in_order_when_flushed(
     publisher = Publisher(pub, dropped, batched=True)
     for seq in range(50):
         assert publisher.publish("detections", "s", record(seq))
-    assert not publisher.publish("fused", "s", {"bad": float("nan")})  # refused at once
-    labels = {"kind": "fused", "reason": "unencodable"}
+    assert not publisher.publish("probe", "s", {"bad": float("nan")})  # refused at once
+    labels = {"kind": "probe", "reason": "unencodable"}
     assert registry.get_sample_value("dropped_total", labels) == 1
     assert received(sub, wait_ms=300) == []
     publisher.flush()
@@ -82,6 +88,20 @@ def test_batched_records_go_out_in_order_when_flushed(
     assert [f[0] for f in frames] == [b"detections.s"] * 50
     seqs = [int(f[1].split(b'"seq":')[1].split(b",")[0]) for f in frames]
     assert seqs == list(range(50))
-    publisher.publish("event", "s", {"type": "event"})
+    publisher.publish("event", "s", EVENT)
     publisher.close()  # sends what is still queued
     assert [f[0] for f in received(sub)] == [b"event.s"]
+
+
+def test_an_event_that_does_not_fit_its_type_is_dropped_and_counted(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    pub, sub = pair
+    dropped = Counter("dropped", "", ["kind", "reason"], registry=CollectorRegistry())
+    publisher = Publisher(pub, dropped)
+    assert publisher.publish("event", "s", EVENT)
+    assert not publisher.publish("event", "s", {**EVENT, "edge": "sideways"})
+    assert not publisher.publish("event", "s", {**EVENT, "extra": 1})
+    frames = received(sub)
+    assert len(frames) == 1 and json.loads(frames[0][1]) == EVENT  # as the type encodes it
+    assert dropped.labels("event", "invalid")._value.get() == 2

@@ -138,7 +138,8 @@ class Metrics:
         self.publish_dropped = Counter(
             "tandem_publish_dropped_total",
             "Records not published, by kind (fused, detections, event, ...) and reason: "
-            "unencodable (not valid JSON), would_block (the socket refused without waiting).",
+            "unencodable (not valid JSON), invalid (does not fit its record type), would_block "
+            "(the socket refused without waiting).",
             ["kind", "reason"],
             registry=registry,
         )

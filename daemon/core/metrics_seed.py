@@ -36,7 +36,7 @@ REJECTED = {
 }
 MONITORED_SOCKETS = ("dispatch", "publish", "control")  # peer disconnects are counted
 PUBLISHED_KINDS = ("fused", "detections", "event", "snapshot", "status", "correction")  # topics
-PUBLISH_DROP_REASONS = ("unencodable", "would_block")
+PUBLISH_DROP_REASONS = ("unencodable", "invalid", "would_block")
 
 
 def _zero(counter: Counter, *label_sets: Iterable[str]) -> None:

@@ -2,8 +2,14 @@
 
 Publishing never waits: a PUB socket drops a message for a subscriber whose queue holds
 `publish.hwm` messages (ZeroMQ does this per subscriber and does not tell the sender),
-and anything the socket refuses outright, or a record that is not valid JSON, is
-dropped here and counted in tandem_publish_dropped_total{kind, reason}.
+and anything the socket refuses outright, a record that is not valid JSON, or one that
+does not fit its published type, is dropped here and counted in
+tandem_publish_dropped_total{kind, reason}.
+
+Fusion assembles fused records, events and corrections as dicts; they leave as their
+types in daemon/publishing/records.py (the ones subscribers decode into and docs/schema/
+is generated from), converted here: what goes out fits the schema at run time, not only
+in the tests.
 
 Batched (tandemd's publisher): publish() encodes and queues, and flush(), once a turn of
 tandemd's loop, sends the queue back to back. A message sent alone wakes ZeroMQ's I/O
@@ -22,7 +28,12 @@ import msgspec
 import zmq
 from prometheus_client import Counter
 
+from daemon.publishing.records import Correction, Event, Fused
+from daemon.runtime.logs import RATE_LIMITED
+
 log = logging.getLogger("publisher")
+# Kinds published as dicts, and the record type each must fit.
+TYPED: dict[str, type[msgspec.Struct]] = {"fused": Fused, "event": Event, "correction": Correction}
 
 CLOSE_LINGER_MS = 1000  # on shutdown, give subscribers this long to receive the last records
 MAX_TOPICS = 4096  # encoded topics kept for reuse
@@ -52,7 +63,16 @@ class Publisher:
         False when it was dropped (and counted). Batched: queued until flush(), and a
         send refused then is counted there."""
         try:
-            body = _encode(record)
+            body = _encode(_typed(kind, record))
+        except msgspec.ValidationError as exc:
+            log.warning(
+                "%s.%s: a record that does not fit its type was dropped: %s",
+                kind,
+                stream,
+                exc,
+                extra=RATE_LIMITED,
+            )
+            return self._drop(kind, "invalid")
         except (TypeError, ValueError, msgspec.EncodeError):
             log.warning("%s.%s: a record that is not valid JSON was dropped", kind, stream)
             return self._drop(kind, "unencodable")
@@ -96,6 +116,13 @@ class Publisher:
     def close(self) -> None:
         self.flush()
         self.sock.close(linger=CLOSE_LINGER_MS)
+
+
+def _typed(kind: str, record: dict[str, Any] | msgspec.Struct) -> dict[str, Any] | msgspec.Struct:
+    cls = TYPED.get(kind)
+    if cls is None or not isinstance(record, dict):
+        return record
+    return msgspec.convert(record, cls)
 
 
 def _encode(record: dict[str, Any] | msgspec.Struct) -> bytes:
