@@ -26,6 +26,7 @@ from daemon.workers.analyzers import spec_for
 from daemon.workers.launch import WorkerLaunch
 from streams import SourceSpec
 from tests.conftest import ROOT
+from tests.support.blocked_imports import runs_without
 from tests.support.ingest_peer import IngestPeer
 from tests.support.vision_clips import faces_and_persons_frame
 
@@ -144,13 +145,7 @@ def test_the_worker_side_of_frame_analyzers_imports_without_torch() -> None:
     """The imports a worker makes for the frame analyzers, with torch made unimportable."""
     names = ",".join(repr(n) for n in ("motion", "black", "frozen", "scene", "blur", "faces",
                                        "persons"))  # fmt: skip
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'transformers', 'torchaudio'):\n"
-        "            raise ImportError(f'blocked: {name}')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    code = (
         "import numpy as np\n"
         "import daemon.workers.main, daemon.workers.worker, daemon.workers.batching\n"
         "from daemon.workers.analyzers import WorkItem, build\n"
@@ -161,9 +156,7 @@ def test_the_worker_side_of_frame_analyzers_imports_without_torch() -> None:
         "    [a.analyze(item) for a in built]\n"
         "print('ok')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    out = runs_without(("torch", "transformers", "torchaudio"), code)
     assert out.stdout.strip() == "ok", out.stderr
 
 
