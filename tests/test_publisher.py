@@ -7,12 +7,13 @@ import json
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 import zmq
 from prometheus_client import CollectorRegistry, Counter
 
 from daemon.publishing.publisher import Publisher
-from daemon.publishing.records import Detections
+from daemon.publishing.records import Detections, Event
 
 
 @pytest.fixture
@@ -45,6 +46,12 @@ def received(sub: zmq.Socket[bytes], wait_ms: int = 1000) -> list[list[bytes]]:
 EVENT = {"schema": 1, "type": "event", "stream": "s", "name": "moving", "id": "s/moving/1",
          "edge": "start", "start": 2.0, "end": None, "duration_s": None, "ended_by": None,
          "at": 1.0}  # fmt: skip
+
+
+CORRECTION = {"schema": 1, "type": "correction", "stream": "s",
+              "window": {"start": 2.0, "end": 3.0}, "modality": "audio", "seq": 4, "pts": 2.5,
+              "outputs": {"level": {"rms_dbfs": -20.0}}, "errors": {},
+              "published_at": 1.0}  # fmt: skip
 
 
 def record(seq: int) -> Detections:
@@ -104,4 +111,21 @@ def test_an_event_that_does_not_fit_its_type_is_dropped_and_counted(
     assert not publisher.publish("event", "s", {**EVENT, "extra": 1})
     frames = received(sub)
     assert len(frames) == 1 and json.loads(frames[0][1]) == EVENT  # as the type encodes it
+    assert frames[0][1] == msgspec.json.encode(msgspec.convert(EVENT, Event))  # field order
     assert dropped.labels("event", "invalid")._value.get() == 2
+
+
+def test_a_field_its_type_does_not_declare_is_dropped_at_any_depth(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    """The record types ignore undeclared fields (for subscribers of an older version);
+    tandemd's own records are held to exactly theirs."""
+    pub, sub = pair
+    dropped = Counter("dropped", "", ["kind", "reason"], registry=CollectorRegistry())
+    publisher = Publisher(pub, dropped)
+    window = CORRECTION["window"]
+    assert not publisher.publish("correction", "s", {**CORRECTION, "window": {**window, "x": 1}})
+    assert publisher.publish("correction", "s", CORRECTION)
+    frames = received(sub)
+    assert len(frames) == 1 and json.loads(frames[0][1]) == CORRECTION
+    assert dropped.labels("correction", "invalid")._value.get() == 1

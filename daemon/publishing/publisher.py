@@ -28,12 +28,18 @@ import msgspec
 import zmq
 from prometheus_client import Counter
 
-from daemon.publishing.records import Correction, Event, Fused
+from daemon.publishing.records import Correction, Event, Fused, strict
 from daemon.runtime.logs import RATE_LIMITED
 
 log = logging.getLogger("publisher")
-# Kinds published as dicts, and the record type each must fit.
-TYPED: dict[str, type[msgspec.Struct]] = {"fused": Fused, "event": Event, "correction": Correction}
+# Kinds published as dicts, and the record type each must fit exactly: strict variants,
+# since the record types themselves ignore undeclared fields (a subscriber must accept a
+# newer tandemd's additions; tandemd must not send a field its own types do not declare).
+TYPED: dict[str, type[msgspec.Struct]] = {
+    "fused": strict(Fused),
+    "event": strict(Event),
+    "correction": strict(Correction),
+}
 
 CLOSE_LINGER_MS = 1000  # on shutdown, give subscribers this long to receive the last records
 MAX_TOPICS = 4096  # encoded topics kept for reuse

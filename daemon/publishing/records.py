@@ -7,8 +7,11 @@ Imports nothing but msgspec: a subscriber needs neither torch nor OpenCV.
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
-from typing import Annotated, Any, Literal, Protocol
+import types
+from typing import Annotated, Any, Literal, Protocol, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
@@ -43,9 +46,16 @@ Count = Annotated[int, msgspec.Meta(ge=0)]
 BoxList = Annotated[list[float], msgspec.Meta(min_length=4, max_length=4)]
 
 
-class _Record(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class _Record(msgspec.Struct, kw_only=True, frozen=True):
     """Every field is always sent (defaults included) except those defaulting to UNSET,
-    which are left out when they do not apply."""
+    which are left out when they do not apply.
+
+    Decoding ignores the fields a type does not declare: a newer tandemd may add optional
+    fields, and a subscriber of this version keeps receiving its records, the fields it
+    knows validated and typed (docs/results.md, Compatibility). The types are lenient and
+    strict variants derived from them (strict(), below), not the reverse, because the
+    lenient ones are what is seen outside tandemd: subscribers get these very classes and
+    docs/schema/ is generated from them; only the publisher's check needs strict ones."""
 
 
 class Detections(_Record, kw_only=True, frozen=True):
@@ -253,6 +263,54 @@ class Snapshot(_Record, kw_only=True, frozen=True):
     width: Annotated[int, msgspec.Meta(ge=1)]
     height: Annotated[int, msgspec.Meta(ge=1)]
     bytes: Annotated[int, msgspec.Meta(ge=1)]
+
+
+RecordT = TypeVar("RecordT", bound=msgspec.Struct)
+
+
+@functools.cache
+def strict(cls: type[RecordT]) -> type[RecordT]:
+    """`cls` refusing a field it does not declare, at every depth: a record tandemd builds
+    with one is a bug there (a subscriber ignores it). A subclass of `cls` with the same
+    fields in the same order; those holding a record type hold its strict variant."""
+    fields = [
+        (f.name, kind, _same_default(f))
+        for f in msgspec.structs.fields(cls)
+        if (kind := _strict_type(f.type)) is not f.type
+    ]
+    config = cls.__struct_config__
+    return msgspec.defstruct(  # type: ignore[return-value]
+        cls.__name__,
+        fields,
+        bases=(cls,),
+        module=cls.__module__,
+        kw_only=True,
+        forbid_unknown_fields=True,
+        tag=config.tag,
+        tag_field=config.tag_field,
+    )
+
+
+def _same_default(field: msgspec.structs.FieldInfo) -> Any:
+    if field.default_factory is not msgspec.NODEFAULT:
+        return msgspec.field(default_factory=field.default_factory, name=field.encode_name)
+    return msgspec.field(default=field.default, name=field.encode_name)  # NODEFAULT: required
+
+
+def _strict_type(kind: Any) -> Any:
+    """`kind` with every record type in it made strict; `kind` itself when it has none."""
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return strict(kind)
+    args = get_args(kind)
+    if get_origin(kind) is Annotated:
+        inner = _strict_type(args[0])
+        return kind if inner is args[0] else Annotated[(inner, *kind.__metadata__)]
+    new = tuple(_strict_type(arg) for arg in args)
+    if all(a is b for a, b in zip(new, args, strict=True)):
+        return kind  # no record type inside (a Literal's values, str, float...)
+    if get_origin(kind) in (Union, types.UnionType):
+        return functools.reduce(operator.or_, new)
+    return get_origin(kind)[new]  # list[...], dict[...]
 
 
 def detections_record(result: _Result, end: float) -> Detections:

@@ -2,7 +2,7 @@
 
 `python -m daemon.publishing.schemas [DIR]` writes them (default docs/schema/); a test
 checks that the committed files are what this writes, and the tests validate every
-message they receive against them.
+message they receive against them (closed: only the fields this version declares).
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ GENERATED: dict[str, tuple[Any, str]] = {
 }
 
 
+# The record types ignore fields they do not declare, so these schemas allow them (no
+# additionalProperties false): what a consumer validates a received record with.
+COMPATIBILITY = (
+    "A newer tandemd may add optional fields, at any depth, within the same schema number: "
+    "ignore the properties you do not know (docs/results.md, Compatibility)."
+)
+
+
 def schema(name: str) -> dict[str, Any]:
     kind, title = GENERATED[name]
     generated = msgspec.json.schema(kind)
@@ -43,6 +51,7 @@ def schema(name: str) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://tandem.invalid/schema/{name}.schema.json",
         "title": title,
+        "$comment": COMPATIBILITY,
     } | generated
 
 

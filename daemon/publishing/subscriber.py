@@ -17,12 +17,19 @@ outputs per frame or chunk), `snapshot.` (SnapshotImage: the JPEG of an event's 
 tandemd restarts (every 100 ms up to 5 s apart); messages published while nobody was
 connected are not replayed: ask the control endpoint for the events active now
 (`active_events`).
+
+Forward compatible: fields a newer tandemd adds are ignored (the known ones still
+validated and typed). A record that does not fit its type (a wrong type, a missing
+field), of a type this version does not know, or not JSON is skipped, counted in
+`Subscriber.skipped` by reason, and the first of each reason logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -55,6 +62,8 @@ __all__ = [
     "wait_for",
 ]
 
+log = logging.getLogger("subscriber")
+
 
 class SnapshotImage(msgspec.Struct, frozen=True):
     """A `snapshot.<stream>` message: its header and the JPEG of the frame at an event's
@@ -81,17 +90,40 @@ _TYPES: dict[str, type[msgspec.Struct]] = {
 }
 
 
+class _UnfitError(ValueError):
+    """A published message this version cannot type; `reason`: `unknown_type` or
+    `invalid`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 def typed(message: dict[str, Any]) -> Message | None:
     """The typed view of a published message; None for a type this version does not know
-    or a message that does not fit it."""
+    or a message that does not fit it. Fields it does not declare are ignored."""
     try:
-        if message.get("type") == "snapshot":
+        return _decode(message)
+    except _UnfitError:
+        return None
+
+
+def _decode(message: dict[str, Any]) -> Message:
+    """The typed view of a published message, ignoring fields its type does not declare;
+    _UnfitError for a type this version does not know or a message that does not fit it."""
+    kind = message.get("type")
+    try:
+        if kind == "snapshot":
             header = {k: v for k, v in message.items() if k != "jpeg"}
             return SnapshotImage(msgspec.convert(header, Snapshot), message["jpeg"])
-        cls = _TYPES.get(message.get("type"))  # type: ignore[arg-type]
-        return None if cls is None else msgspec.convert(message, cls)  # type: ignore[return-value]
-    except (KeyError, msgspec.ValidationError):
-        return None
+        cls = _TYPES.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            raise _UnfitError("unknown_type", f"type {kind!r} is not one this version knows")
+        return msgspec.convert(message, cls)  # type: ignore[return-value]
+    except KeyError as exc:
+        raise _UnfitError("invalid", f"no {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise _UnfitError("invalid", str(exc)) from None
 
 
 class Subscriber:
@@ -109,6 +141,9 @@ class Subscriber:
             self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
         for one in [endpoint] if isinstance(endpoint, str) else endpoint:
             self.sock.connect(one)
+        # Messages skipped, by reason: `invalid` (does not fit its type), `unknown_type`
+        # (messages() only), `undecodable` (not JSON, or the wrong number of frames).
+        self.skipped: Counter[str] = Counter()
 
     def __enter__(self) -> Subscriber:
         return self
@@ -126,10 +161,12 @@ class Subscriber:
             topic = frames[0].decode(errors="replace")
             # [topic, json]; a snapshot is [topic, json header, JPEG bytes].
             if len(frames) != (3 if topic.startswith("snapshot.") else 2):
+                self._skip(topic, "undecodable", f"{len(frames)} frames")
                 continue
             try:
                 record = json.loads(frames[1])
-            except ValueError:
+            except ValueError as exc:
+                self._skip(topic, "undecodable", f"not JSON: {exc}")
                 continue
             if len(frames) == 3 and isinstance(record, dict):
                 record["jpeg"] = frames[2]  # bytes: the one field that is not JSON
@@ -137,10 +174,31 @@ class Subscriber:
 
     def messages(self, timeout_s: float | None = None) -> Iterator[Message]:
         """Yield typed messages; stop after `timeout_s` without one (None: never)."""
-        for _topic, raw in self.records(timeout_s):
-            message = typed(raw) if isinstance(raw, dict) else None
-            if message is not None:
-                yield message
+        for topic, raw in self.records(timeout_s):
+            try:
+                if not isinstance(raw, dict):
+                    raise _UnfitError("invalid", f"a JSON {type(raw).__name__}, not an object")
+                message = _decode(raw)
+            except _UnfitError as exc:
+                self._skip(topic, exc.reason, str(exc))
+                continue
+            yield message
+
+    def _skip(self, topic: str, reason: str, detail: str) -> None:
+        """Count a skipped message; log the first of each reason: a warning, but for
+        `unknown_type` (a newer tandemd may publish kinds this version does not know)."""
+        self.skipped[reason] += 1
+        if self.skipped[reason] == 1:
+            level = logging.INFO if reason == "unknown_type" else logging.WARNING
+            log.log(
+                level,
+                "%s: skipped a message (%s): %s; further ones are counted in "
+                "Subscriber.skipped[%r]",
+                topic,
+                reason,
+                detail,
+                reason,
+            )
 
     def close(self) -> None:
         self.sock.close()
