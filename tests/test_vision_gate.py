@@ -237,7 +237,8 @@ def test_only_box_analyzers_take_regions(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_the_shipped_config_gates_faces_and_persons() -> None:
     """On by default: config.toml puts both detectors behind the region gate with a
-    refresh of a few seconds (tracks are confirmed by the second sighting)."""
+    refresh of a few seconds (tracks are confirmed by the second sighting) and camera
+    motion compensated."""
     from daemon.config import load_config
     from daemon.workers.analyzers import validate_options
 
@@ -247,3 +248,4 @@ def test_the_shipped_config_gates_faces_and_persons() -> None:
         options = validate_options(name, "video", vision.options.get(name, {}))
         assert isinstance(options, GateOptions)
         assert options.gate == "motion_regions" and 2.0 <= options.gate_refresh_s <= 5.0
+        assert options.gate_camera_motion is True

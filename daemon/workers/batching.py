@@ -152,7 +152,7 @@ class BatchRunner:
             answer.outputs[name] = result
             if result.get("gated") is True:
                 self.metrics.gated.labels(name).inc()
-            elif (unseen := _unseen_pixels(result.get("region"), item)) is not None:
+            elif (unseen := _unseen_pixels(result, item)) is not None:
                 self.metrics.region_frames.labels(name).inc()
                 self.metrics.region_pixels_saved.labels(name).inc(unseen)
 
@@ -169,14 +169,21 @@ def _out_of_memory(exc: Exception) -> bool:
     return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
-def _unseen_pixels(region: JsonValue, item: WorkItem) -> int | None:
-    """Pixels of the item outside the region a model saw ([x0, y0, x1, y1] in 0..1);
-    None when it saw the whole frame."""
-    if not isinstance(region, list) or len(region) != 4:
+def _unseen_pixels(result: Outputs, item: WorkItem) -> int | None:
+    """Pixels of the item outside what a model saw: `regions` (the camera-motion gate's
+    parts; where grown crops overlap, counted twice: the saving understated) else
+    `region` ([x0, y0, x1, y1] in 0..1); None when it saw the whole frame."""
+    parts = result.get("regions")
+    seen = parts if isinstance(parts, list) else [result.get("region")]
+    rects = [r for r in seen if isinstance(r, list) and len(r) == 4]
+    if not rects:
         return None
-    x0, y0, x1, y1 = (float(v) if isinstance(v, int | float) else 0.0 for v in region)
+    area = 0.0
+    for rect in rects:
+        x0, y0, x1, y1 = (float(v) if isinstance(v, int | float) else 0.0 for v in rect)
+        area += (x1 - x0) * (y1 - y0)
     height, width = item.data.shape[:2]
-    return round(height * width * (1 - (x1 - x0) * (y1 - y0)))
+    return round(height * width * max(0.0, 1 - area))
 
 
 def _by_input_size(items: list[WorkItem], indices: list[int]) -> list[list[int]]:

@@ -117,8 +117,8 @@ class AnalyzerSpec:
     `factory` is "module:attribute", imported only inside a worker and called with the
     validated options, and also with the worker's `Runtime` (device, precision) when
     `device` is "accelerator". `outputs` is the output schema: output name -> JSON type
-    ("number", "integer", "boolean", "string", "array"; a trailing "?" allows null; a
-    name ending in "*" is a prefix for several outputs). `uses_torch` False says the
+    ("number", "integer", "boolean", "string", "array"; a trailing "?" allows null or
+    absence; a name ending in "*" is a prefix for several outputs). `uses_torch` False says the
     analyzer never touches torch (it reads items as `array`): a worker whose analyzers
     all say so does not import torch. Third parties publish a spec under the
     `tandem.analyzers` entry point group.
@@ -147,7 +147,7 @@ class AnalyzerSpec:
             "type": "object",
             "properties": fixed,
             "patternProperties": patterns,
-            "required": sorted(fixed),
+            "required": sorted(k for k in fixed if not self.outputs[k].endswith("?")),
             "additionalProperties": False,
         }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from daemon.workers.analyzers.base import Options
 
@@ -24,11 +24,18 @@ class GateOptions(Options):
     gate_region_margin: float = Field(0.1, ge=0, le=0.5)  # of the frame's side
     gate_region_min_side: float = Field(0.25, gt=0, le=1)  # share of each side, at least
     gate_region_max_area: float = Field(0.5, gt=0, le=1)  # larger: the whole frame runs
+    # "motion_regions" only: when the whole picture moved (a panning or shaking camera),
+    # estimate that shift, search only what moved against it and the edge it uncovered,
+    # and carry the last boxes along with the picture (gate.py).
+    gate_camera_motion: bool = False
 
     # Whether the analyzer can look at a region only: its outputs are `count` and
     # `boxes` ([x0, y0, x1, y1] in 0..1) with lists parallel to the boxes (`scores`,
     # `labels`), so boxes found in a region map back into the frame.
     regions: ClassVar[bool] = False
+    # Whether a region is widened to the frame's aspect ratio: for analyzers that resize
+    # what they see to a fixed input; faces and persons look at the crop as it is.
+    region_frame_aspect: ClassVar[bool] = True
 
     @field_validator("gate")
     @classmethod
@@ -36,3 +43,10 @@ class GateOptions(Options):
         if gate == "motion_regions" and not cls.regions:
             raise ValueError('"motion_regions" is for box analyzers only; use "motion"')
         return gate
+
+    @field_validator("gate_camera_motion")
+    @classmethod
+    def _camera_needs_regions(cls, on: bool, info: ValidationInfo) -> bool:
+        if on and info.data.get("gate") != "motion_regions":
+            raise ValueError('needs gate = "motion_regions"')
+        return on

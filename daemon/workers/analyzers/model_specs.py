@@ -24,6 +24,15 @@ class ModelOptions(GateOptions):
     revision: str | None = None
     allow_download: bool = False
 
+    @field_validator("gate_camera_motion")
+    @classmethod
+    def _no_camera_motion(cls, on: bool) -> bool:
+        # The batched model path (model_base.py) searches one region per frame: it does
+        # not carry boxes along with a moving picture.
+        if on:
+            raise ValueError("gate_camera_motion is for faces, persons and plugins, not models")
+        return on
+
 
 class DetectorOptions(ModelOptions):
     regions: ClassVar[bool] = True

@@ -55,6 +55,7 @@ class BlurOptions(Options):
 
 class FacesOptions(GateOptions):
     regions: ClassVar[bool] = True
+    region_frame_aspect: ClassVar[bool] = False
     cascade: Literal[
         "haarcascade_frontalface_default.xml",
         "haarcascade_frontalface_alt.xml",
@@ -69,6 +70,7 @@ class FacesOptions(GateOptions):
 
 class PersonsOptions(GateOptions):
     regions: ClassVar[bool] = True
+    region_frame_aspect: ClassVar[bool] = False
     win_stride: int = Field(8, ge=4, le=64)
     scale: float = Field(1.05, gt=1, le=2)
     min_weight: float = Field(0.3)  # SVM score below this is no person
@@ -231,7 +233,13 @@ BUILTIN_SPECS = [
         "daemon.workers.analyzers.faces:FacesAnalyzer",
         FacesOptions,
         "faces with OpenCV's pretrained Haar cascade",
-        outputs={"count": "integer", "boxes": BOXES, "region": "array?", "gated": "boolean"},
+        outputs={
+            "count": "integer",
+            "boxes": BOXES,
+            "region": "array?",
+            "regions": "array?",  # with gate_camera_motion
+            "gated": "boolean",
+        },
         uses_torch=False,
     ),
     AnalyzerSpec(
@@ -245,6 +253,7 @@ BUILTIN_SPECS = [
             "boxes": BOXES,
             "scores": "array",
             "region": "array?",  # [x0, y0, x1, y1] in 0..1 the detector saw; null: all
+            "regions": "array?",  # with gate_camera_motion: each part it saw
             "gated": "boolean",
         },
         uses_torch=False,
