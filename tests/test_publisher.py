@@ -62,6 +62,12 @@ def record(seq: int) -> Detections:
     )  # fmt: skip
 
 
+SNAPSHOT = {
+    "stream": "s", "event_id": "s-1", "event": "person_seen", "pts": 2.5,
+    "path": None, "width": 640, "height": 360, "bytes": 4,
+}  # fmt: skip
+
+
 def test_records_go_out_as_topic_and_json_in_order(
     pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
 ) -> None:
@@ -69,12 +75,13 @@ def test_records_go_out_as_topic_and_json_in_order(
     publisher = Publisher(pub)
     assert publisher.publish("detections", "s", record(0))
     assert publisher.publish("probe", "s", {"type": "probe", "x": 1.5})
-    assert publisher.publish("snapshot", "s", {"type": "snapshot"}, b"\xff\xd8jpeg")
+    assert publisher.publish("snapshot", "s", SNAPSHOT, b"\xff\xd8jpeg")
     frames = received(sub)
     assert [f[0] for f in frames] == [b"detections.s", b"probe.s", b"snapshot.s"]
     assert frames[0][1].startswith(b'{"schema":1,"type":"detections","stream":"s"')
     assert frames[1][1] == b'{"type":"probe","x":1.5}'
-    assert frames[2][1:] == [b'{"type":"snapshot"}', b"\xff\xd8jpeg"]
+    assert json.loads(frames[2][1]) == {"schema": 1, "type": "snapshot", **SNAPSHOT}
+    assert frames[2][2] == b"\xff\xd8jpeg"
 
 
 def test_batched_records_go_out_in_order_when_flushed(
@@ -129,3 +136,18 @@ def test_a_field_its_type_does_not_declare_is_dropped_at_any_depth(
     frames = received(sub)
     assert len(frames) == 1 and json.loads(frames[0][1]) == CORRECTION
     assert dropped.labels("correction", "invalid")._value.get() == 1
+
+
+def test_a_snapshot_header_is_held_to_its_type_and_keeps_its_jpeg(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    pub, sub = pair
+    dropped = Counter("dropped", "", ["kind", "reason"], registry=CollectorRegistry())
+    publisher = Publisher(pub, dropped)
+    header = SNAPSHOT
+    assert not publisher.publish("snapshot", "s", {**header, "extra": 1}, b"\xff\xd8\xff\xd9")
+    assert publisher.publish("snapshot", "s", header, b"\xff\xd8\xff\xd9")
+    frames = received(sub)
+    assert len(frames) == 1 and frames[0][2] == b"\xff\xd8\xff\xd9"
+    assert json.loads(frames[0][1]) == {"schema": 1, "type": "snapshot", **header}
+    assert dropped.labels("snapshot", "invalid")._value.get() == 1

@@ -28,7 +28,7 @@ import msgspec
 import zmq
 from prometheus_client import Counter
 
-from daemon.publishing.records import Correction, Event, Fused, strict
+from daemon.publishing.records import Correction, Event, Fused, Snapshot, strict
 from daemon.runtime.logs import RATE_LIMITED
 
 log = logging.getLogger("publisher")
@@ -39,6 +39,7 @@ TYPED: dict[str, type[msgspec.Struct]] = {
     "fused": strict(Fused),
     "event": strict(Event),
     "correction": strict(Correction),
+    "snapshot": strict(Snapshot),  # the header; the JPEG travels as the third part
 }
 
 CLOSE_LINGER_MS = 1000  # on shutdown, give subscribers this long to receive the last records
