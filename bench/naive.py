@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Iterator
 from typing import Any
 
 EVERY = 6  # 30 fps sources analysed at 5 fps
@@ -26,7 +27,9 @@ def ungated(options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _stream(path: str, names: list[str], options: dict[str, Any], barrier: Any, out: Any) -> None:
+def _stream(
+    path: str, names: list[str], options: dict[str, Any], barrier: Any, out: Any, decoded: bool
+) -> None:
     import cv2
     import torch
 
@@ -37,33 +40,46 @@ def _stream(path: str, names: list[str], options: dict[str, Any], barrier: Any, 
     cv2.setNumThreads(1)
     analyzers = build(names, "video", options)
     cap = cv2.VideoCapture(path)
+    sampled = list(_sampled(cap)) if decoded else _sampled(cap)
     barrier.wait(timeout=120)
     first = last = 0.0
-    analysed = i = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i % EVERY == 0:
-            frame = cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA)
-            rgb = torch.from_numpy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            item = WorkItem("s", "video", i // EVERY, i / 30, rgb, 0, EVERY / 30)
-            for analyzer in analyzers:
-                analyzer.analyze(item)
-            last = time.monotonic()
-            first = first or last
-            analysed += 1
-        i += 1
+    analysed = 0
+    for i, frame in sampled:
+        rgb = torch.from_numpy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        item = WorkItem("s", "video", i // EVERY, i / 30, rgb, 0, EVERY / 30)
+        for analyzer in analyzers:
+            analyzer.analyze(item)
+        last = time.monotonic()
+        first = first or last
+        analysed += 1
     cap.release()
     out.put((analysed, first, last))
 
 
-def loop_rate(path: str, copies: int, names: list[str], options: dict[str, Any]) -> float:
-    """Frames analysed per second by `copies` loop processes on the same file."""
+def _sampled(cap: Any) -> Iterator[tuple[int, Any]]:
+    """(frame number, frame resized to SIZE) of every EVERY-th frame, reading them all."""
+    import cv2
+
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return
+        if i % EVERY == 0:
+            yield i, cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA)
+        i += 1
+
+
+def loop_rate(
+    path: str, copies: int, names: list[str], options: dict[str, Any], decoded: bool = False
+) -> float:
+    """Frames analysed per second by `copies` loop processes on the same file; with
+    `decoded`, from frames decoded and resized before the clock starts: the analysis
+    alone, the most any pipeline that runs these analyzers on every frame can reach."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "cv2", "daemon.workers.analyzers"])
     barrier, out = ctx.Barrier(copies), ctx.Queue()
-    args = (path, names, ungated(options), barrier, out)
+    args = (path, names, ungated(options), barrier, out, decoded)
     procs = [ctx.Process(target=_stream, args=args, daemon=True) for _ in range(copies)]
     for proc in procs:
         proc.start()

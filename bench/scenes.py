@@ -5,7 +5,10 @@ process: what a fixed camera sees most of the time, and the worst case for a gat
   keeps), with a person (a third of the frame's height) walking across for the middle
   sixth of the clip (10 s of 60), and nothing else moving;
 - "moving": the same scene panning two pixels a frame (every pixel changes on every
-  frame, as with a moving camera or a busy street), with the person walking too.
+  frame, as with a camera panning or shaking), with the person walking too;
+- "busy": the still camera's scene with a crowd crossing it all the time (ten people at
+  their own speeds, both ways, near and far): motion everywhere that no single shift of
+  the picture explains, the worst case for a gate.
 
 720p30, ultrafast, a keyframe every second and no B-frames, like most IP cameras and
 like bench/live.py's clip; no audio (the naive loop cannot read it)."""
@@ -23,7 +26,7 @@ import numpy as np
 from tests.support.vision_clips import person
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
-KINDS = ("still", "moving")
+KINDS = ("still", "moving", "busy")
 PAN_PX = 2  # per frame, "moving"
 
 _tmp = tempfile.TemporaryDirectory(prefix="tandem-bench-scenes-")
@@ -54,12 +57,31 @@ def frame(kind: str, i: int, frames: int, background: np.ndarray) -> np.ndarray:
     """Frame i of `frames`: the scene (panned for "moving"), and the passer-by."""
     x = (PAN_PX * i) % WIDTH if kind == "moving" else WIDTH // 4
     image = np.ascontiguousarray(background[:, x : x + WIDTH])
+    if kind == "busy":
+        crowd(image, i)
+        return image
     start, end = frames * 5 // 12, frames * 7 // 12  # the middle sixth
     if kind == "moving" or start <= i < end:
         share = ((i - start) % (end - start)) / (end - start)
         tall = HEIGHT // 3  # a person across the room from the camera
         person(image, int(WIDTH * (0.1 + 0.8 * share)), HEIGHT * 4 // 5 - tall, tall)
     return image
+
+
+CROWD = 10
+
+
+def crowd(image: np.ndarray, i: int) -> None:
+    """Ten people crossing frame i, each at its own height, size, speed and direction,
+    wrapping around: somewhere in every part of the picture someone moves."""
+    rng = np.random.default_rng(11)
+    for _ in range(CROWD):
+        tall = int(rng.integers(HEIGHT // 6, HEIGHT // 2))
+        feet = int(rng.integers(HEIGHT // 2, HEIGHT - 10))
+        speed = float(rng.uniform(2, 9)) * (1 if rng.random() < 0.5 else -1)
+        start = float(rng.uniform(0, WIDTH))
+        x = int((start + speed * i) % (WIDTH + 200)) - 100
+        person(image, x, feet - tall, tall)
 
 
 def clip(kind: str, seconds: float) -> Path:
