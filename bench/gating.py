@@ -16,11 +16,14 @@ vision analyzers inline. Rows:
   same ones: the price of tandem's processes and copies once a detector runs. Goal: at
   least 1.0 on every row.
 Rates count from the first frame analysed to the last on both sides (start-up, model
-loads and process forks excluded). tandem's rate is the `detections.<stream>` video
-records its subscriber received. A row runs the loop, then tandem, back to back (the
-machine is shared); the full run repeats each pair 3 times and keeps the median pair by
-ratio (bench.core.median_pair). `--quick`: 18 s clips, one pair per row (about 5
-minutes on 2 cores)."""
+loads and process forks excluded: the loop's processes wait at a barrier until all have
+built their analyzers, and tandem's results count from when all its workers had
+registered, polled on its control socket; until then a worker still loading, such as the
+audio worker importing torch, takes CPU from the vision workers' first results).
+tandem's rate is the `detections.<stream>` video records its subscriber received. A row
+runs the loop, then tandem, back to back (the machine is shared); the full run repeats
+each pair 3 times and keeps the median pair by ratio (bench.core.median_pair).
+`--quick`: 18 s clips, one pair per row (about 5 minutes on 2 cores)."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import copy
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -103,14 +107,54 @@ def tandem_rate(path: Path, analyzers: list[str] | str, gated: bool) -> tuple[fl
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            ready = _WorkersReady(f"ipc://{tmp}/run/control.sock", _workers_configured())
             try:
-                return _until_ended(sub, proc)
+                return _until_ended(sub, proc, ready)
             finally:
+                ready.stop()
                 proc.terminate()
                 proc.wait(30)
 
 
-def _until_ended(sub: Any, proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+def _workers_configured() -> int:
+    workers = shipped()["workers"]
+    return sum(
+        int(workers[kind].get("count", 1)) for kind in ("vision", "audio") if kind in workers
+    )
+
+
+class _WorkersReady:
+    """When every configured worker had registered with tandemd (its control socket's
+    status), polled on a thread: the loop's clock starts once its processes have loaded
+    their analyzers, and tandem's results count from then too. A worker still loading
+    (the audio worker imports torch for seconds) takes CPU from the first results."""
+
+    def __init__(self, endpoint: str, expected: int) -> None:
+        self.at: float | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._poll, args=(endpoint, expected), daemon=True)
+        self._thread.start()
+
+    def _poll(self, endpoint: str, expected: int) -> None:
+        from daemon.control.answers import request
+
+        while not self._stopped.wait(0.1):
+            try:
+                reply = request(endpoint, {"type": "status"}, timeout_s=1.0)
+            except (TimeoutError, OSError):
+                continue
+            if len(reply.get("workers") or []) >= expected:
+                self.at = time.monotonic()
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _until_ended(
+    sub: Any, proc: subprocess.Popen[bytes], ready: _WorkersReady
+) -> tuple[float, float]:
     ended: set[str] = set()
     times: list[float] = []
     results = gated = 0
@@ -129,6 +173,9 @@ def _until_ended(sub: Any, proc: subprocess.Popen[bytes]) -> tuple[float, float]
                     if outputs is not None:
                         results += 1
                         gated += outputs.get("gated") is True
+    if ready.at is None:
+        raise RuntimeError("tandemd: its workers never all registered")
+    times = [t for t in times if t >= ready.at]
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     rate = (len(times) - 1) / span if span > 0 else float("nan")
     return rate, (gated / results if results else 0.0)
