@@ -15,6 +15,7 @@ from typing import Any, ClassVar, cast
 import torch
 
 from daemon.workers.analyzers.gate import Box
+from daemon.workers.analyzers.geometry import overlaps
 from daemon.workers.analyzers.hf import FramePrep, fixed_size, load_model, preprocessor_config
 from daemon.workers.analyzers.model_base import ModelAnalyzer, Outputs
 from daemon.workers.analyzers.model_specs import DetectorOptions, slug
@@ -63,7 +64,7 @@ class DetectorAnalyzer(ModelAnalyzer):
         (found,) = self._detect([frame[y0:y1, x0:x1]])
         seen: Rect = (x0 / width, y0 / height, x1 / width, y1 / height)
         inside = [Detection(d.label, d.score, _into(d.box, seen)) for d in found]
-        outside = [d for d in _listed(last) if not _overlap(d.box, seen)]
+        outside = [d for d in _listed(last) if not overlaps(d.box, seen)]
         merged = sorted(inside + outside, key=lambda d: d.score, reverse=True)
         return self._outputs(merged, seen)
 
@@ -134,10 +135,6 @@ def _into(box: Rect, region: Rect) -> Rect:
         region[0] + box[2] * w,
         region[1] + box[3] * h,
     )
-
-
-def _overlap(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _listed(last: Outputs) -> list[Detection]:

@@ -31,6 +31,7 @@ import numpy as np
 
 from daemon.workers.analyzers.base import WorkItem
 from daemon.workers.analyzers.gate_options import GateOptions
+from daemon.workers.analyzers.geometry import area, around, overlaps
 from daemon.workers.analyzers.pixels import changed_mask
 from daemon.workers.analyzers.state import PerStream, continues
 
@@ -267,7 +268,7 @@ def camera_move(
         return None
     regions += uncovered((drift[0] + sx, drift[1] + sy), size, rule.margin)
     regions = disjoint(regions)
-    if sum(_area(r) for r in regions) > rule.max_area * width * height:
+    if sum(area(r) for r in regions) > rule.max_area * width * height:
         return None
     return CameraMove((sx, sy), tuple(regions))
 
@@ -366,15 +367,10 @@ def disjoint(boxes: list[Box]) -> list[Box]:
         joined = False
         for i, j in ((a, b) for a in range(len(merged)) for b in range(a + 1, len(merged))):
             a, b = merged[i], merged[j]
-            both = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-            overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-            if overlap and _area(both) <= _area(a) + _area(b):
-                merged[i] = both
+            both = around([a, b])
+            if overlaps(a, b) and area(both) <= area(a) + area(b):
+                merged[i] = (int(both[0]), int(both[1]), int(both[2]), int(both[3]))
                 del merged[j]
                 joined = True
                 break
     return merged
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])

@@ -28,6 +28,7 @@ from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Analyzer, Modality, WorkItem
 from daemon.workers.analyzers.gate import Box, CameraMove, MotionGate, disjoint, gate_for
 from daemon.workers.analyzers.gate_options import GateOptions
+from daemon.workers.analyzers.geometry import area, around, contains, iou, overlaps
 from daemon.workers.analyzers.state import PerStream
 
 Outputs = dict[str, JsonValue]
@@ -129,8 +130,8 @@ def covering(region: Box, boxes: list[Rect], width: int, height: int) -> Box:
             )
             px1 = min(width, math.ceil(bx1 * width + pad_x))
             py1 = min(height, math.ceil(by1 * height + pad_y))
-            cut = px0 < x1 and x0 < px1 and py0 < y1 and y0 < py1
-            if cut and not (x0 <= px0 and y0 <= py0 and px1 <= x1 and py1 <= y1):
+            whole = (px0, py0, px1, py1)
+            if overlaps(whole, (x0, y0, x1, y1)) and not contains((x0, y0, x1, y1), whole):
                 x0, y0, x1, y1 = min(x0, px0), min(y0, py0), max(x1, px1), max(y1, py1)
                 grown = True
     return x0, y0, x1, y1
@@ -163,7 +164,7 @@ def merged(parts: list[tuple[Outputs, Rect]], last: Outputs, limit: int | None) 
     outside = [
         row
         for row in _rows(last, keys)
-        if not any(_overlap(_rect(row[at]), seen) for seen in seen_all)
+        if not any(overlaps(_rect(row[at]), seen) for seen in seen_all)
     ]
     rows = sorted(once + outside, key=order)
     listed = rows if limit is None else rows[:limit]
@@ -180,7 +181,7 @@ def _order(keys: list[str], at: int) -> Callable[[tuple[Any, ...]], float]:
     if "scores" in keys:
         s = keys.index("scores")
         return lambda r: -float(r[s])
-    return lambda r: -_area(_rect(r[at]))
+    return lambda r: -area(_rect(r[at]))
 
 
 def _once(rows: list[tuple[Any, ...]], at: int) -> list[tuple[Any, ...]]:
@@ -188,23 +189,14 @@ def _once(rows: list[tuple[Any, ...]], at: int) -> list[tuple[Any, ...]]:
     kept: list[tuple[Any, ...]] = []
     for row in rows:
         box = _rect(row[at])
-        if all(_iou(box, _rect(other[at])) <= 0.5 for other in kept):
+        if all(iou(box, _rect(other[at])) <= 0.5 for other in kept):
             kept.append(row)
     return kept
 
 
-def _iou(a: Rect, b: Rect) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    both = w * h
-    return both / (_area(a) + _area(b) - both)
-
-
 def carried_along(last: Outputs, dx: float, dy: float) -> Outputs:
     """`last` with its boxes moved by (dx, dy) (0..1 of the frame) and clipped to it; a
-    box whose centre left the frame is dropped with its entries, and `count` with it."""
+    box whose centre left the frame is dropped with its entries."""
     keys = [k for k in PARALLEL if isinstance(last.get(k), list)]
     if "boxes" not in keys:
         return last
@@ -216,17 +208,7 @@ def carried_along(last: Outputs, dx: float, dy: float) -> Outputs:
         if 0 <= (x0 + x1) / 2 <= 1 and 0 <= (y0 + y1) / 2 <= 1:
             box = [round(min(1.0, max(0.0, v)), 4) for v in (x0, y0, x1, y1)]
             rows.append((*row[:at], box, *row[at + 1 :]))
-    return {**last, **{k: [r[i] for r in rows] for i, k in enumerate(keys)}, "count": len(rows)}
-
-
-def around(rects: list[Rect]) -> Rect:
-    """The box around the rects."""
-    return (
-        min(r[0] for r in rects),
-        min(r[1] for r in rects),
-        max(r[2] for r in rects),
-        max(r[3] for r in rects),
-    )
+    return {**last, **{k: [r[i] for r in rows] for i, k in enumerate(keys)}}
 
 
 def _rows(outputs: Outputs, keys: list[str]) -> list[tuple[Any, ...]]:
@@ -246,14 +228,6 @@ def _mapped(row: tuple[Any, ...], at: int, seen: Rect) -> tuple[Any, ...]:
 def _rect(box: Any) -> Rect:
     x0, y0, x1, y1 = (float(v) for v in box)
     return x0, y0, x1, y1
-
-
-def _area(r: Rect) -> float:
-    return (r[2] - r[0]) * (r[3] - r[1])
-
-
-def _overlap(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def gated(analyzer: Analyzer, options: GateOptions) -> Analyzer:
