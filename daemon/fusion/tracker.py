@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from daemon.geometry import iou as box_iou
+
 Box = tuple[float, float, float, float]
 
 
@@ -250,7 +252,7 @@ _RANK = itemgetter(0, 1, 2)  # (-similarity, track id, n)
 def _similarity(a: Box, b: Box) -> float:
     """IoU; for boxes that do not overlap, up to 0.5 falling to 0 as their centres move
     apart by their mean diagonal."""
-    iou = _iou(a, b)
+    iou = box_iou(a, b)
     if iou > 0:
         return 0.5 + 0.5 * iou
     (ax, ay), (bx, by) = _centre(a), _centre(b)
@@ -258,16 +260,6 @@ def _similarity(a: Box, b: Box) -> float:
     if size <= 0:
         return 0.0
     return max(0.0, 0.5 * (1 - math.hypot(ax - bx, ay - by) / size))
-
-
-def _iou(a: Box, b: Box) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre(box: Box) -> tuple[float, float]:

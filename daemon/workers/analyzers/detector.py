@@ -14,8 +14,8 @@ from typing import Any, ClassVar, cast
 
 import torch
 
+from daemon.geometry import overlaps
 from daemon.workers.analyzers.gate import Box
-from daemon.workers.analyzers.geometry import overlaps
 from daemon.workers.analyzers.hf import FramePrep, fixed_size, load_model, preprocessor_config
 from daemon.workers.analyzers.model_base import ModelAnalyzer, Outputs
 from daemon.workers.analyzers.model_specs import DetectorOptions, slug

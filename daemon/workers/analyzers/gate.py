@@ -29,9 +29,9 @@ from functools import cache
 import cv2
 import numpy as np
 
+from daemon.geometry import area, around, overlaps
 from daemon.workers.analyzers.base import WorkItem
 from daemon.workers.analyzers.gate_options import GateOptions
-from daemon.workers.analyzers.geometry import area, around, overlaps
 from daemon.workers.analyzers.pixels import changed_mask
 from daemon.workers.analyzers.state import PerStream, continues
 

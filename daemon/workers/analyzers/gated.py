@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from daemon.geometry import area, around, contains, iou, overlaps
 from daemon.wire.protocol import JsonValue
 from daemon.workers.analyzers.base import Analyzer, Modality, WorkItem
 from daemon.workers.analyzers.gate import Box, CameraMove, MotionGate, disjoint, gate_for
 from daemon.workers.analyzers.gate_options import GateOptions
-from daemon.workers.analyzers.geometry import area, around, contains, iou, overlaps
 from daemon.workers.analyzers.state import PerStream
 
 Outputs = dict[str, JsonValue]
