@@ -21,8 +21,9 @@ built their analyzers, and tandem's results count from when all its workers had
 registered, polled on its control socket; until then a worker still loading, such as the
 audio worker importing torch, takes CPU from the vision workers' first results).
 tandem's rate is the `detections.<stream>` video records its subscriber received. A row
-runs the loop, then tandem, back to back (the machine is shared); the full run repeats
-each pair 3 times and keeps the median pair by ratio (bench.core.median_pair).
+runs the loop and tandem back to back (the machine is shared), in turn which goes first;
+the full run repeats each pair 5 times on 40 s clips and keeps the median pair by ratio
+(bench.core.median_pair).
 `--quick`: 18 s clips, one pair per row (about 5 minutes on 2 cores)."""
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import naive, scenes
 from bench.core import Row, median_pair, row
@@ -43,6 +45,8 @@ from bench.live import ROOT, free_port
 
 COPIES = 2
 SHIPPED = "shipped"
+A = TypeVar("A")
+B = TypeVar("B")
 # (clip, label, analyzers or SHIPPED for config.toml's set, gated as shipped)
 ROWS: list[tuple[str, str, list[str] | str, bool]] = [
     ("moving", "motion", ["motion"], False),
@@ -223,9 +227,12 @@ def measure(
     names = vision["analyzers"] if analyzers == SHIPPED else list(analyzers)
     options = {k: v for k, v in vision.get("options", {}).items() if k in names}
     runs = []
-    for _ in range(pairs):
-        ref = naive.loop_rate(str(path), COPIES, names, options)
-        ours, share = tandem_rate(path, analyzers, gated)
+    for i in range(pairs):
+        ref, (ours, share) = in_turn(
+            i,
+            lambda: naive.loop_rate(str(path), COPIES, names, options),
+            lambda: tandem_rate(path, analyzers, gated),
+        )
         print(
             f"bench gating: {kind} {analyzers if analyzers != SHIPPED else 'shipped'}"
             f"{' gated' if gated else ''}: loop {ref:.1f}, tandem {ours:.1f} frames/s "
@@ -246,9 +253,12 @@ def bound(kind: str, pairs: int, seconds: float) -> tuple[float, float]:
     names = vision["analyzers"]
     options = {k: v for k, v in vision.get("options", {}).items() if k in names}
     runs = []
-    for _ in range(pairs):
-        ref = naive.loop_rate(str(path), COPIES, names, options)
-        alone = naive.loop_rate(str(path), COPIES, names, options, decoded=True)
+    for i in range(pairs):
+        ref, alone = in_turn(
+            i,
+            lambda: naive.loop_rate(str(path), COPIES, names, options),
+            lambda: naive.loop_rate(str(path), COPIES, names, options, decoded=True),
+        )
         print(
             f"bench gating: {kind} bound: loop {ref:.1f}, its analysis alone {alone:.1f} frames/s",
             file=sys.stderr,
@@ -258,8 +268,19 @@ def bound(kind: str, pairs: int, seconds: float) -> tuple[float, float]:
     return median_pair(runs)
 
 
+def in_turn(i: int, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Pair i of a row: the two sides back to back, the loop first in even pairs and last
+    in odd ones, so that the machine's drift over a pair (its other tenants come and go
+    over minutes) favours neither side across the pairs."""
+    if i % 2 == 0:
+        a = first()
+        return a, second()
+    b = second()
+    return first(), b
+
+
 def run(quick: bool) -> list[Row]:
-    seconds, pairs = (18.0, 1) if quick else (60.0, 3)
+    seconds, pairs = (18.0, 1) if quick else (40.0, 5)
     rows = []
     ref, alone = bound("busy", pairs, seconds)
     rows.append(
