@@ -1,4 +1,4 @@
-"""Decoded frames to items: sampling, scaling in FFmpeg's scaler, audio chunks, pacing."""
+"""Decoded frames to items: sampling, scaling (streams.scale), audio chunks, pacing."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterator
 
 import av
-from av.video.reformatter import VideoReformatter
 
 from streams.audio import AudioChunker
 from streams.sampling import AnalysisRate, FpsSampler
+from streams.scale import RgbScaler
 from streams.types import AudioChunk, MediaItem, SourceSpec, SourceStats, VideoFrame
 
 log = logging.getLogger("streams")
@@ -30,7 +30,7 @@ class Emitter:
         self.spec = spec
         self.stats = stats
         self.sampler = FpsSampler(rate if rate is not None else spec.fps)
-        self.reformatter = VideoReformatter()
+        self.scaler = RgbScaler()
         self.chunker = AudioChunker(
             spec.stream_id, spec.audio_rate, spec.audio_chunk_s, stats, spec.audio_channels
         )
@@ -63,19 +63,13 @@ class Emitter:
 
     def _video_item(self, frame: av.VideoFrame, t: float) -> VideoFrame:
         width, height = self._output_size(frame)
-        # Scale and convert in FFmpeg's scaler, one reused context, one thread. Area
-        # averaging: downscaled without aliasing, and faster than swscale's default
-        # bilinear here (1080p to 360p: 1.5 ms against 2.7 ms a frame).
-        scaled = self.reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation="AREA", threads=1
-        )
         item = VideoFrame(
             stream_id=self.spec.stream_id,
             seq=self.video_seq,
             pts=t,
             duration=self.sampler.interval,
             capture_wall=time.time(),
-            image=scaled.to_ndarray(),  # type: ignore[arg-type]  # rgb24 is uint8
+            image=self.scaler.rgb(frame, width, height),
             sender_wall=None if self.sender_offset is None else t + self.sender_offset,
         )
         self.video_seq += 1
