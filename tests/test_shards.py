@@ -202,11 +202,14 @@ def _proxy_forwards_every_shard(shards: list[Shard]) -> None:
     try:
         seen: set[str] = set()
         with Subscriber(bind, ["fused."]) as sub:
-            deadline = time.monotonic() + 15
-            for _, record in sub.records(timeout_s=1.0):
-                seen.add(record["stream"])
-                if seen == set(STREAMS) or time.monotonic() > deadline:
-                    break
+            # Until the deadline, not the first quiet second: on a loaded machine the
+            # proxy process takes longer than that to start and connect upstream.
+            deadline = time.monotonic() + 30
+            while seen != set(STREAMS) and time.monotonic() < deadline:
+                for _, record in sub.records(timeout_s=1.0):
+                    seen.add(record["stream"])
+                    if seen == set(STREAMS) or time.monotonic() > deadline:
+                        break
         assert seen == set(STREAMS)
     finally:
         proxy.terminate()
