@@ -9,10 +9,11 @@ from av.video.reformatter import VideoReformatter
 
 # The decoders' usual 4:2:0 formats: scaled in their own format first, then the small
 # picture converted to RGB. swscale's one pass that scales and converts at once costs
-# 2.5x as much (720p to 640x360: ~1.2 ms against ~0.5 ms a frame; 1080p likewise), as
-# it converts at the output size from chroma at the source's. The result's chroma is
-# 4:2:0 at the output size, as a camera's own stream of that size would be; colorspace
-# and range go through unchanged (the small frame keeps the source's).
+# 2-2.5x as much (to 640x360: 720p ~1.2 ms against ~0.5 ms a frame, 1080p ~1.8 ms
+# against ~0.8 ms), as it converts at the output size from chroma at the source's. The
+# result's chroma is 4:2:0 at the output size, as a camera's own stream of that size
+# would be; colorspace and range go through unchanged (the small frame keeps the
+# source's).
 SCALED_IN_PLACE = frozenset({"yuv420p", "yuvj420p"})
 
 
