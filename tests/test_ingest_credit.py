@@ -86,3 +86,47 @@ def test_credit_not_sent_stays_owed_and_the_failure_is_counted(tmp_path: Path) -
         peer.close()
         hub.close()
         ctx.term()
+
+
+def test_credit_goes_back_in_halves_of_the_bound_and_never_stalls(tmp_path: Path) -> None:
+    """A credit message per answered item woke the ingest process once per item; owed
+    credit now goes back once half the bound is owed, and an ingest process that spent
+    its whole bound gets it all back as its items are answered."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    received: list[Held] = []
+    hub = IngestHub(
+        bind_ingest(ctx, f"ipc://{tmp_path}/ingest.sock", 1 << 20),
+        Metrics(CollectorRegistry()),
+        1 << 20,
+        on_hello=lambda stream, msg: None,
+        on_item=received.append,
+        on_end=lambda stream, msg: None,
+        on_state=lambda msg: None,
+    )
+    hub.add_stream("cam", bound=8)
+    peer = ingest_peer(ctx, hub.endpoint)
+    try:
+        hello = protocol.IngestHello(v=V, stream="cam", pid=os.getpid(), video=True, audio=False)
+        peer.send(protocol.encode(hello))
+        assert credits(peer, hub, 8) == 8
+        for seq in range(8):  # the ingest process spends its whole bound
+            sent = item(seq)
+            peer.send_multipart([protocol.encode(sent.header), sent.payload])
+        deadline = time.monotonic() + 10
+        while len(received) < 8 and time.monotonic() < deadline:
+            hub.handle_incoming()
+            time.sleep(0.01)
+        assert len(received) == 8 and hub.links["cam"].held == 8
+        for held in received[:3]:  # three answered: below half, nothing goes back yet
+            hub.release(held)
+        assert credits(peer, hub, 0, timeout_s=0.3) == 0
+        hub.release(received[3])  # the fourth: half the bound goes back at once
+        assert credits(peer, hub, 4) == 4
+        for held in received[4:]:  # and the rest as the other half is answered
+            hub.release(held)
+        assert credits(peer, hub, 4) == 4
+        assert hub.links["cam"].held == 0 and hub.links["cam"].credit_owed == 0
+    finally:
+        peer.close()
+        hub.close()
+        ctx.term()

@@ -109,10 +109,17 @@ class IngestHub:
             link.credit_owed += 1
 
     def flush_credits(self) -> None:
-        """Send each stream the credit it is owed; what could not be sent stays owed and
-        goes with the next flush (a lost credit would stall a file stream for good)."""
+        """Send each stream the credit it is owed once it is half its bound; what could not
+        be sent stays owed and goes with the next flush (a lost credit would stall a file
+        stream for good).
+
+        In halves, not one by one: a credit message per item cost a send (and a wake-up
+        of the ingest process, which then decoded one item and slept again) per item. It
+        cannot stall: an ingest process out of credit has the whole bound held in tandemd
+        or owed, and what is held is released as it is answered, lost or expired, until
+        half is owed. A stream that has credit left sends on meanwhile."""
         for link in self.links.values():
-            if link.credit_owed and link.identity is not None:
+            if link.credit_owed >= max(1, link.bound // 2) and link.identity is not None:
                 credit = protocol.Credit(v=protocol.PROTOCOL_VERSION, n=link.credit_owed)
                 if send_to_peer(self.sock, link.identity, credit, self._send_failed):
                     link.credit_owed = 0
