@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -49,18 +50,28 @@ def item(seq: int) -> Held:
     return Held(header, b"\0" * 12, time.monotonic())
 
 
-def test_credit_not_sent_stays_owed_and_the_failure_is_counted(tmp_path: Path) -> None:
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    metrics = Metrics(CollectorRegistry())
-    hub = IngestHub(
+def hub_for(
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    tmp_path: Path,
+    metrics: Metrics,
+    on_item: Callable[[Held], None] = lambda held: None,
+) -> IngestHub:
+    """A real hub on an ipc socket under `tmp_path`, callbacks ignored but `on_item`."""
+    return IngestHub(
         bind_ingest(ctx, f"ipc://{tmp_path}/ingest.sock", 1 << 20),
         metrics,
         1 << 20,
         on_hello=lambda stream, msg: None,
-        on_item=lambda held: None,
+        on_item=on_item,
         on_end=lambda stream, msg: None,
         on_state=lambda msg: None,
     )
+
+
+def test_credit_not_sent_stays_owed_and_the_failure_is_counted(tmp_path: Path) -> None:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    metrics = Metrics(CollectorRegistry())
+    hub = hub_for(ctx, tmp_path, metrics)
     hub.add_stream("cam", bound=4)
     peer = ingest_peer(ctx, hub.endpoint)
     try:
@@ -94,15 +105,7 @@ def test_credit_goes_back_in_halves_of_the_bound_and_never_stalls(tmp_path: Path
     its whole bound gets it all back as its items are answered."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     received: list[Held] = []
-    hub = IngestHub(
-        bind_ingest(ctx, f"ipc://{tmp_path}/ingest.sock", 1 << 20),
-        Metrics(CollectorRegistry()),
-        1 << 20,
-        on_hello=lambda stream, msg: None,
-        on_item=received.append,
-        on_end=lambda stream, msg: None,
-        on_state=lambda msg: None,
-    )
+    hub = hub_for(ctx, tmp_path, Metrics(CollectorRegistry()), received.append)
     hub.add_stream("cam", bound=8)
     peer = ingest_peer(ctx, hub.endpoint)
     try:
